@@ -1,0 +1,1 @@
+"""Generation jobs: systems whose responses are produced by a model instead of uploaded."""
