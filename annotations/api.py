@@ -1,0 +1,109 @@
+"""REST API (token or session auth). Only a study's researchers see it; others get 404."""
+from django.db.models import Count
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.response import Response as APIResponse
+
+from . import services
+from .models import Item, Response, Study, System
+from .serializers import (
+    ImportSummarySerializer, ItemSerializer, OutputUploadSerializer, ResponseSerializer,
+    StudySerializer, StudyUpdateSerializer, SystemSerializer, UploadRejectedSerializer,
+)
+from .selectors import count_per_study
+
+
+class StudyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
+                   mixins.UpdateModelMixin, viewsets.GenericViewSet):
+    lookup_field = "slug"
+    serializer_class = StudySerializer
+
+    def get_queryset(self):
+        return (
+            Study.objects.for_researcher(self.request.user)
+            .annotate(n_items=count_per_study(Item), n_systems=count_per_study(System))
+            .select_related("owner").prefetch_related("criteria")
+        )
+
+    def get_serializer_class(self):
+        if self.action in ("update", "partial_update"):
+            return StudyUpdateSerializer
+        return StudySerializer
+
+    def perform_create(self, serializer):
+        data = serializer.validated_data
+        criteria = data.pop("criteria", None) or [{"name": "overall"}]
+        try:
+            study = services.create_study(owner=self.request.user, criteria=criteria, **data)
+        except services.StudyInvalid as exc:
+            raise ValidationError(exc.errors) from None
+        serializer.instance = self.get_queryset().get(pk=study.pk)
+
+    def perform_update(self, serializer):
+        data = serializer.validated_data
+        study = serializer.instance
+        new_status = data.pop("status", None)
+        try:
+            services.check_study(
+                slug=study.slug, title=data.get("title", study.title), criteria=None, instance=study,
+                responses_per_screen=data.get("responses_per_screen", study.responses_per_screen),
+                annotations_per_item=data.get("annotations_per_item", study.annotations_per_item),
+            )
+            serializer.save()
+            if new_status:
+                services.set_study_status(study, new_status)
+        except services.StudyInvalid as exc:
+            raise ValidationError(exc.errors) from None
+
+    def _study(self):
+        return get_object_or_404(Study.objects.for_researcher(self.request.user), slug=self.kwargs["slug"])
+
+    @extend_schema(request={"multipart/form-data": OutputUploadSerializer},
+                   responses={201: ImportSummarySerializer,
+                              200: OpenApiResponse(ImportSummarySerializer, "nothing changed"),
+                              400: UploadRejectedSerializer, 409: UploadRejectedSerializer,
+                              413: UploadRejectedSerializer})
+    @action(detail=True, methods=["post"], parser_classes=[MultiPartParser, FormParser],
+            serializer_class=OutputUploadSerializer)
+    def outputs(self, request, slug=None):
+        """Upload system outputs (all or nothing). 201 when something changed, 200 when not."""
+        study = self._study()
+        form = OutputUploadSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        upload = form.validated_data["file"]
+        try:
+            summary = services.import_outputs(
+                study, upload, filename=upload.name, file_format=form.validated_data.get("format"),
+                replace=form.validated_data["replace"], user=request.user,
+            )
+        except services.UploadRejected as exc:
+            return APIResponse(exc.as_dict(), status=exc.status)
+        return APIResponse(summary.as_dict(),
+                           status=status.HTTP_201_CREATED if summary.changed else status.HTTP_200_OK)
+
+    @extend_schema(responses=SystemSerializer(many=True))
+    @action(detail=True, methods=["get"], serializer_class=SystemSerializer)
+    def systems(self, request, slug=None):
+        queryset = self._study().systems.annotate(n_responses=Count("responses")).order_by("name")
+        return self._paginated(queryset, SystemSerializer)
+
+    @extend_schema(responses=ItemSerializer(many=True))
+    @action(detail=True, methods=["get"], serializer_class=ItemSerializer)
+    def items(self, request, slug=None):
+        queryset = self._study().items.annotate(n_responses=Count("responses")).order_by("id")
+        return self._paginated(queryset, ItemSerializer)
+
+    @extend_schema(responses=ResponseSerializer(many=True))
+    @action(detail=True, methods=["get"], serializer_class=ResponseSerializer)
+    def responses(self, request, slug=None):
+        queryset = (Response.objects.filter(item__study=self._study())
+                    .select_related("item", "system").order_by("item_id", "system__name"))
+        return self._paginated(queryset, ResponseSerializer)
+
+    def _paginated(self, queryset, serializer_class):
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(serializer_class(page, many=True).data)
