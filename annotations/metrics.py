@@ -32,12 +32,13 @@ import math
 import warnings
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 import numpy as np
 from scipy import sparse, stats
 from scipy.sparse.csgraph import connected_components
-from scipy.special import expit, logsumexp
+from scipy.special import expit
 
 # L2 prior strength on Bradley-Terry / Plackett-Luce log-strengths (penalty alpha * sum(theta^2),
 # a Gaussian prior with variance 1 / (2 alpha) = 50): negligible next to real data, but it keeps a
@@ -94,17 +95,10 @@ class _Table:
     slot: np.ndarray  # (N, K) display slot (0-based), -1 where unknown
     seconds: np.ndarray  # (N,) NaN where unknown
 
-    @property
-    def shown(self) -> np.ndarray:
-        return self.first > 0
-
-    @property
-    def k(self) -> np.ndarray:
-        return self.last.max(axis=1) if self.last.size else np.zeros(len(self.item), np.int64)
-
-    @property
-    def mid(self) -> np.ndarray:
-        return (self.first + self.last) / 2.0  # 0 where not shown
+    def __post_init__(self) -> None:
+        self.shown = self.first > 0
+        self.k = self.last.max(axis=1) if self.last.size else np.zeros(len(self.item), np.int64)
+        self.mid = (self.first + self.last) / 2.0  # 0 where not shown
 
     def item_matrix(self) -> sparse.csr_matrix:
         """(items x rankings) indicator: `G @ per_ranking` sums each item's rankings."""
@@ -118,6 +112,31 @@ class _Table:
         g = self.last - self.first + 1
         return np.where(self.first == 1, 1.0 / np.maximum(g, 1), 0.0)
 
+    def subset(self, keep: np.ndarray) -> _Table:
+        """The rankings where `keep`; items and annotators renumbered by first appearance."""
+        item_ids, item = _first_appearance(self.item[keep])
+        ann_ids, annotator = _first_appearance(self.annotator[keep])
+        return _Table(
+            systems=self.systems,
+            items=tuple(self.items[i] for i in item_ids),
+            annotators=tuple(self.annotators[i] for i in ann_ids),
+            item=item,
+            annotator=annotator,
+            first=self.first[keep],
+            last=self.last[keep],
+            slot=self.slot[keep],
+            seconds=self.seconds[keep],
+        )
+
+
+def _first_appearance(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct codes in order of first appearance, each element's index into them)."""
+    uniq, first_at, inverse = np.unique(codes, return_index=True, return_inverse=True)
+    order = np.argsort(first_at, kind="stable")
+    rank = np.empty(len(uniq), np.int64)
+    rank[order] = np.arange(len(uniq))
+    return uniq[order], rank[np.asarray(inverse).ravel()]
+
 
 def _system_names(annotations: Sequence[Annotation], systems: Sequence[str] | None) -> list[str]:
     if systems is None:
@@ -128,74 +147,69 @@ def _system_names(annotations: Sequence[Annotation], systems: Sequence[str] | No
     return names
 
 
+def _indices(values: Iterable[str], index: dict[str, int], what: str) -> np.ndarray:
+    try:
+        return np.fromiter(map(index.__getitem__, values), np.int64)
+    except KeyError as err:
+        raise ValueError(f"{what} names unknown system {err.args[0]!r}") from None
+
+
 def _encode(annotations: Sequence[Annotation], systems: Sequence[str] | None) -> _Table:
     names = _system_names(annotations, systems)
     index = {name: i for i, name in enumerate(names)}
     n_rows, n_sys = len(annotations), len(names)
     items: dict[str, int] = {}
     annotators: dict[str, int] = {}
-    item = np.empty(n_rows, np.int64)
-    annotator = np.empty(n_rows, np.int64)
-    seconds = np.full(n_rows, np.nan)
-    rows: list[int] = []
-    cols: list[int] = []
-    firsts: list[int] = []
-    lasts: list[int] = []
-    d_rows: list[int] = []
-    d_cols: list[int] = []
-    d_slots: list[int] = []
-    # One pass in Python is unavoidable (the input is Python objects); everything after it is
-    # array code. Unknown names surface as KeyError and are re-raised as ValueError below.
-    try:
-        for n, ann in enumerate(annotations):
-            item[n] = items.setdefault(ann.item, len(items))
-            annotator[n] = annotators.setdefault(ann.annotator, len(annotators))
-            a = 1
-            for group in ann.ranking:
-                g = len(group)
-                if g == 0:
-                    raise ValueError(f"ranking {n} (item {ann.item!r}) has an empty tie group")
-                rows.extend([n] * g)
-                cols.extend([index[name] for name in group])
-                firsts.extend([a] * g)
-                lasts.extend([a + g - 1] * g)
-                a += g
-            if a == 1:
-                raise ValueError(f"ranking {n} (item {ann.item!r}) is empty")
-            if ann.display_order is not None:
-                d_rows.extend([n] * len(ann.display_order))
-                d_cols.extend([index[name] for name in ann.display_order])
-                d_slots.extend(range(len(ann.display_order)))
-            if ann.seconds is not None:
-                seconds[n] = ann.seconds
-    except KeyError as err:
-        raise ValueError(f"ranking {n} (item {ann.item!r}) names unknown system {err.args[0]!r}")
+    # The input is Python objects, so one pass over them is unavoidable; it is kept to C-level
+    # iteration (map, chain) and the positions are then worked out with array code.
+    item = np.fromiter((items.setdefault(a.item, len(items)) for a in annotations), np.int64,
+                       count=n_rows)
+    annotator = np.fromiter((annotators.setdefault(a.annotator, len(annotators))
+                             for a in annotations), np.int64, count=n_rows)
+    seconds = np.array([np.nan if a.seconds is None else a.seconds for a in annotations],
+                       np.float64).reshape(n_rows)
+    rankings = [a.ranking for a in annotations]
+    n_groups = np.fromiter(map(len, rankings), np.int64, count=n_rows)
+    sizes = np.fromiter(map(len, chain.from_iterable(rankings)), np.int64)
+    cols = _indices(chain.from_iterable(chain.from_iterable(rankings)), index, "a ranking")
 
-    rows_a, cols_a = np.asarray(rows, np.int64), np.asarray(cols, np.int64)
-    seen = np.bincount(rows_a * n_sys + cols_a, minlength=n_rows * n_sys)
+    group_row = np.repeat(np.arange(n_rows), n_groups)
+    k = np.bincount(group_row, weights=sizes, minlength=n_rows).astype(np.int64)
+    bad = (k == 0) | (np.bincount(group_row, weights=sizes == 0, minlength=n_rows) > 0)
+    if bad.any():
+        n = int(np.argmax(bad))
+        raise ValueError(f"ranking {n} (item {annotations[n].item!r}) is empty or has an "
+                         "empty tie group")
+    ends = np.cumsum(sizes)
+    row_start = np.cumsum(k) - k  # names before this row
+    group_first = ends - sizes - row_start[group_row] + 1
+    rows = np.repeat(group_row, sizes)
+    seen = np.bincount(rows * n_sys + cols, minlength=n_rows * n_sys)
     if seen.size and seen.max() > 1:
         n = int(np.argmax(seen) // n_sys)
         raise ValueError(f"ranking {n} (item {annotations[n].item!r}) names a system twice")
     first = np.zeros((n_rows, n_sys), np.int64)
     last = np.zeros((n_rows, n_sys), np.int64)
-    first[rows_a, cols_a] = firsts
-    last[rows_a, cols_a] = lasts
+    first[rows, cols] = np.repeat(group_first, sizes)
+    last[rows, cols] = np.repeat(group_first + sizes - 1, sizes)
+
     slot = np.full((n_rows, n_sys), -1, np.int64)
-    if d_rows:
-        dr, dc = np.asarray(d_rows, np.int64), np.asarray(d_cols, np.int64)
-        d_seen = np.bincount(dr * n_sys + dc, minlength=n_rows * n_sys)
-        has = np.bincount(dr, minlength=n_rows) > 0
+    displays = [a.display_order or () for a in annotations]
+    d_len = np.fromiter(map(len, displays), np.int64, count=n_rows)
+    if d_len.any():
+        d_cols = _indices(chain.from_iterable(displays), index, "a display order")
+        d_rows = np.repeat(np.arange(n_rows), d_len)
+        d_seen = np.bincount(d_rows * n_sys + d_cols, minlength=n_rows * n_sys)
+        d_seen = d_seen.reshape(n_rows, n_sys)
         # A display order must be a permutation of the ranked systems: same set, no repeats.
-        bad = (d_seen > 1).reshape(n_rows, n_sys).any(1) | (
-            has & ((d_seen.reshape(n_rows, n_sys) > 0) != (first > 0)).any(1)
-        )
+        bad = (d_seen > 1).any(1) | ((d_len > 0) & ((d_seen > 0) != (first > 0)).any(1))
         if bad.any():
             n = int(np.argmax(bad))
             raise ValueError(
                 f"ranking {n} (item {annotations[n].item!r}): display order is not a "
                 "permutation of the ranked systems"
             )
-        slot[dr, dc] = d_slots
+        slot[d_rows, d_cols] = np.arange(len(d_rows)) - np.repeat(np.cumsum(d_len) - d_len, d_len)
     return _Table(
         systems=tuple(names),
         items=tuple(items),
@@ -311,19 +325,20 @@ def _pairs(t: _Table) -> tuple[np.ndarray, np.ndarray]:
     return above + 0.5 * tied, both
 
 
-def _choice_stages(t: _Table) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _choice_stages(t: _Table) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Plackett-Luce stages with Breslow ties.
 
     Every tie group except the last is chosen from the systems at or below it; each member of
-    the group is one choice from that risk set. Returns the (row, system) of each choice, the
-    choice-set index of each, and the distinct choice sets (U, K).
+    the group is one choice from that risk set. Returns `chooses` (N, K), True where the
+    system is one such choice, the row of each choice, the index of its choice set, and the
+    distinct choice sets (U, K).
     """
     shown = t.shown
     n_sys = shown.shape[1]
     chooses = shown & (t.last < t.k[:, None])
     rows, cols = np.nonzero(chooses)
     if rows.size == 0:
-        return rows, cols, np.zeros((0, n_sys), bool)
+        return chooses, rows, rows, np.zeros((0, n_sys), bool)
     risk = shown[rows] & (t.first[rows] >= t.first[rows, cols][:, None])
     if n_sys <= 62:
         codes = risk.astype(np.int64) @ (np.int64(1) << np.arange(n_sys, dtype=np.int64))
@@ -331,7 +346,7 @@ def _choice_stages(t: _Table) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         sets = (uniq[:, None] >> np.arange(n_sys)) & 1 == 1
     else:
         sets, inverse = np.unique(risk, axis=0, return_inverse=True)
-    return rows, np.asarray(inverse).ravel(), sets.astype(bool)
+    return chooses, rows, np.asarray(inverse).ravel(), sets.astype(bool)
 
 
 def _features(t: _Table, pl_bootstrap: bool = True) -> tuple[np.ndarray, _Layout, dict]:
@@ -361,15 +376,13 @@ def _features(t: _Table, pl_bootstrap: bool = True) -> tuple[np.ndarray, _Layout
     blocks.append(per_item(norm_ok))
     score, both = _pairs(t)
     blocks.append(per_item(score))
-    blocks.append(per_item(both))
+    together = per_item(both)
+    blocks.append(together)
 
-    rows, set_idx, sets = _choice_stages(t)
-    pl_wins_all = np.bincount(rows * n_sys + np.nonzero(shown & (t.last < k[:, None]))[1],
-                              minlength=n_rows * n_sys).reshape(n_rows, n_sys) if rows.size \
-        else np.zeros((n_rows, n_sys))
+    chooses, rows, set_idx, sets = _choice_stages(t)
     in_features = pl_bootstrap and 0 < len(sets) <= PL_MAX_CHOICE_SETS
     if in_features:
-        blocks.append(per_item(pl_wins_all))
+        blocks.append(per_item(chooses))
         per_set = np.bincount(
             t.item[rows] * len(sets) + set_idx, minlength=n_items * len(sets)
         ).reshape(n_items, len(sets))
@@ -377,12 +390,12 @@ def _features(t: _Table, pl_bootstrap: bool = True) -> tuple[np.ndarray, _Layout
     layout = _Layout(n_sys=n_sys, kmax=kmax, choice_sets=sets, pl_in_features=in_features)
     x = np.hstack(blocks) if n_items else np.zeros((0, layout.width))
     extra = {
-        "pl_wins": pl_wins_all.sum(0).astype(np.float64),
+        "pl_wins": chooses.sum(0).astype(np.float64),
         "pl_sets": np.bincount(set_idx, minlength=len(sets)).astype(np.float64),
         "pl_sets_matrix": sets,
         # Per-item Win@1 difference for each pair shown together, for the paired sign test.
         "win1_diff": _per_item_win1_diff(t, both, g_mat),
-        "together": per_item(both).reshape(n_items, n_sys, n_sys) > 0,
+        "together": together.reshape(n_items, n_sys, n_sys) > 0,
     }
     return x, layout, extra
 
@@ -431,6 +444,8 @@ def _newton(objective, grad_hess, theta: np.ndarray, tol: float, max_iter: int) 
 
     `objective(theta) -> (R,)`, `grad_hess(theta) -> (R, K), (R, K, K)`. Backtracking keeps each
     problem's objective non-increasing, so nearly separable data cannot make Newton overshoot.
+    With ~1e6 comparisons, steps below ~1e-9 are floating-point noise, hence tol ~1e-8 (in
+    log-strength; 1e-6 Elo points).
     """
     f = objective(theta)
     for _ in range(max_iter):
@@ -438,20 +453,21 @@ def _newton(objective, grad_hess, theta: np.ndarray, tol: float, max_iter: int) 
         step = np.linalg.solve(hess, grad[..., None])[..., 0]
         scale = np.ones(theta.shape[0])
         for _ in range(50):
-            candidate = theta - scale[:, None] * step
-            f_new = objective(candidate)
+            f_new = objective(theta - scale[:, None] * step)
             worse = f_new > f + 1e-12 * np.abs(f)
             if not worse.any():
                 break
             scale[worse] /= 2
-        theta, f = candidate, np.minimum(f_new, f)
+        scale[worse] = 0.0  # no descent left at all: that problem has converged
+        theta = theta - scale[:, None] * step
+        f = np.where(worse, f, f_new)
         if np.max(np.abs(scale[:, None] * step), initial=0.0) < tol:
             break
     return theta
 
 
 def bradley_terry(
-    wins: np.ndarray, alpha: float = BT_PRIOR, *, tol: float = 1e-10, max_iter: int = 100
+    wins: np.ndarray, alpha: float = BT_PRIOR, *, tol: float = 1e-8, max_iter: int = 100
 ) -> np.ndarray:
     """MAP Bradley-Terry log-strengths; `wins[..., s, t]` = times s beat t (a tie is 0.5 each way).
 
@@ -495,26 +511,37 @@ def _plackett_luce_fit(
 
     chosen (R, K): times each system was chosen; sets (U, K): choice sets; set_counts (R, U):
     choices made from each set. Log-likelihood: sum_s chosen_s theta_s
-    - sum_u set_counts_u * logsumexp_{s in u} theta_s.
+    - sum_u set_counts_u * log sum_{s in u} exp(theta_s). Every sum over sets is a matrix
+    product with the (U, K) membership matrix, so a round costs a few small GEMMs.
     """
     r, n_sys = chosen.shape
-    log_mask = np.where(sets, 0.0, -np.inf)
+    member = sets.astype(np.float64)
+    member_pairs = (member[:, :, None] * member[:, None, :]).reshape(len(sets), -1)
+    tiny = np.finfo(np.float64).tiny
+
+    def strengths(theta):
+        top = theta.max(1, keepdims=True)
+        e = np.exp(theta - top)  # relative strengths, <= 1, so no overflow
+        return e, top, np.maximum(e @ member.T, tiny)  # (R, U) strength of each set
 
     def objective(theta):
-        lse = logsumexp(theta[:, None, :] + log_mask[None], axis=2)  # (R, U)
+        _, top, sums = strengths(theta)
+        lse = np.log(sums) + top
         return -(chosen * theta).sum(1) + (set_counts * lse).sum(1) + alpha * (theta**2).sum(1)
 
     def grad_hess(theta):
-        z = theta[:, None, :] + log_mask[None]
-        p = np.exp(z - logsumexp(z, axis=2, keepdims=True))  # (R, U, K)
-        wp = set_counts[:, :, None] * p
-        grad = -chosen + wp.sum(1) + 2 * alpha * theta
-        hess = -np.einsum("ruk,ruj->rkj", wp, p)
-        hess += np.eye(n_sys) * (wp.sum(1) + 2 * alpha)[:, :, None]
+        e, _, sums = strengths(theta)
+        rate = set_counts / sums
+        expected = e * (rate @ member)  # sum_u count_u * P(s chosen from u)
+        grad = expected - chosen + 2 * alpha * theta
+        # Hessian: sum_u count_u (diag(p_u) - p_u p_u^T), with p_u = e * member_u / sums_u.
+        outer = ((set_counts / sums**2) @ member_pairs).reshape(r, n_sys, n_sys)
+        hess = -(e[:, :, None] * e[:, None, :]) * outer
+        hess += np.eye(n_sys) * (expected + 2 * alpha)[:, :, None]
         return grad, hess
 
-    theta = _newton(objective, grad_hess, np.zeros((r, n_sys)), 1e-10, 100)
-    has_data = (set_counts @ sets.astype(np.float64)) > 0
+    theta = _newton(objective, grad_hess, np.zeros((r, n_sys)), 1e-8, 100)
+    has_data = (set_counts @ member) > 0
     theta = np.where(has_data, theta, np.nan)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -661,10 +688,8 @@ def plackett_luce(
     """MAP Plackett-Luce log-strengths (mean 0) from the full rankings; a tie group is handled
     as Breslow does in survival analysis (each member chosen from the same remaining set)."""
     t = _table(annotations, systems, unit)
-    rows, set_idx, sets = _choice_stages(t)
-    n_sys = len(t.systems)
-    chosen = np.zeros(n_sys)
-    np.add.at(chosen, np.nonzero(t.shown & (t.last < t.k[:, None]))[1], 1.0)
+    chooses, _, set_idx, sets = _choice_stages(t)
+    chosen = chooses.sum(0).astype(np.float64)
     counts = np.bincount(set_idx, minlength=len(sets)).astype(np.float64)
     theta = _plackett_luce_fit(chosen[None], sets, counts[None], alpha)[0]
     return _by_system(t, theta)
@@ -767,8 +792,7 @@ def _top1_agreement(t: _Table) -> tuple[float, float, int]:
     chance = t.shown / np.maximum(t.k, 1)[:, None]
 
     def pair_sum(v):
-        tot = np.asarray(g_mat @ v)
-        return float(((tot**2).sum() - (np.asarray(g_mat @ (v**2).sum(1)[:, None]) ).sum()) / 2)
+        return float(((np.asarray(g_mat @ v) ** 2).sum() - (v**2).sum()) / 2)
 
     m = np.bincount(t.item, minlength=len(t.items)).astype(np.float64)
     pairs = float((m * (m - 1) / 2).sum())
@@ -950,13 +974,13 @@ def _num(x) -> float | None:
     return None if math.isnan(x) or math.isinf(x) else x
 
 
-def _interval(samples: np.ndarray, alpha: float, method: str = "linear") -> np.ndarray:
+def _interval(samples: np.ndarray, alpha: float, integer: bool = False) -> np.ndarray:
     """Percentile interval over axis 0, ignoring NaN rounds; (2, ...) with NaN where undefined."""
     if samples.shape[0] == 0:
         return np.full((2, *samples.shape[1:]), np.nan)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column gives NaN
-        if method == "linear":
+        if not integer:
             return np.nanquantile(samples, [alpha / 2, 1 - alpha / 2], axis=0)
         return np.stack([
             np.nanquantile(samples, alpha / 2, axis=0, method="lower"),
@@ -997,14 +1021,14 @@ def leaderboard(
     """
     if rounds < 0:
         raise ValueError("rounds must be >= 0")
+    if unit not in UNITS:
+        raise ValueError(f"unit must be one of {UNITS}, not {unit!r}")
     annotations = list(annotations)
     excluded = set(exclude)
     full = _encode(annotations, systems)
-    kept = [a for a in annotations if a.annotator not in excluded]
-    raw = _encode(kept, full.systems)
+    dropped = np.array([name in excluded for name in full.annotators], bool)
+    raw = full.subset(~dropped[full.annotator]) if dropped.any() else full
     t = _combine_table(raw) if unit == "item" else raw
-    if unit not in UNITS:
-        raise ValueError(f"unit must be one of {UNITS}, not {unit!r}")
     names = list(t.systems)
     n_sys = len(names)
 
@@ -1016,7 +1040,8 @@ def leaderboard(
     boot = _all_figures(_bootstrap_totals(x, rounds, seed), lay, extra, bt_prior)
     ci = {key: _interval(boot[key], alpha) for key in
           ("win1", "strict_win1", "win_at", "mean_rank", "normalised_rank", "win_rate", "bt", "pl")}
-    rank_ci = _interval(boot["rank"], alpha, method="integer")
+    # Ranks are integers: widen to the nearest attained ranks rather than interpolate.
+    rank_ci = _interval(boot["rank"], alpha, integer=True)
 
     # Leaderboard order: Win@1 descending, never-shown systems last, names break ties.
     w1 = point["win1"][0]

@@ -206,3 +206,7 @@ if not DEBUG:
     CSRF_COOKIE_SECURE = True
     # The health check is probed over plain HTTP inside the container network.
     SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+
+# vLLM's OpenAI-compatible servers (several serving the same model share the load).
+VLLM_BASE_URLS = envlist("VLLM_BASE_URLS", ["http://127.0.0.1:8000/v1"])
+VLLM_API_KEY = os.environ.get("VLLM_API_KEY", "")

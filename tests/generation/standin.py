@@ -1,7 +1,6 @@
 """A stand-in for vLLM's OpenAI-compatible server, started on loopback by tests and the benchmark
 (no GPU or model here): it answers like `vllm serve`, and delays, fails or hangs on demand.
 """
-import argparse
 import asyncio
 import collections
 import hashlib
@@ -52,8 +51,6 @@ class StandIn:
     Actions: "ok", an HTTP status int (400, 429, 500, 503, ...), "timeout" (answers only after
     `hang_seconds`), "malformed" (200 with cut-off JSON), "bad-shape" (200, JSON but not a chat
     completion), "disconnect" (closes the connection without answering).
-    Run `python -m tests.generation.standin --delay 0.2 --max-concurrent 64` to serve from its own
-    process; it prints `URL <base url>` and serves until killed.
     """
 
     def __init__(self, *, delay=0.0, max_concurrent=None, template="{text}", fail_fraction=0.0,
@@ -150,6 +147,9 @@ class StandIn:
             while await self._exchange(reader, writer):
                 pass
         except (ConnectionError, asyncio.IncompleteReadError, ValueError):
+            pass
+        except asyncio.CancelledError:
+            # Only stop() cancels; ending quietly keeps asyncio from logging each connection.
             pass
         finally:
             self._connections.discard(task)
@@ -280,23 +280,3 @@ def _error(status, message):
     return json.dumps({"object": "error", "message": message,
                        "type": REASONS.get(status, "Error").replace(" ", "") + "Error",
                        "param": None, "code": status}).encode()
-
-
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--delay", type=float, default=0.0)
-    parser.add_argument("--max-concurrent", type=int, default=None)
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--model", default="standin-model")
-    args = parser.parse_args()
-    server = StandIn(delay=args.delay, max_concurrent=args.max_concurrent, port=args.port,
-                     model=args.model).start()
-    print(f"URL {server.url}", flush=True)
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        server.stop()
-
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,15 @@
+# One image for the web (gunicorn) and worker (celery) services.
+FROM python:3.11-slim-bookworm
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY evalsite ./evalsite
+COPY annotations ./annotations
+COPY generation ./generation
+RUN pip install .
+COPY . .
+RUN DEBUG=1 python manage.py collectstatic --noinput
+RUN useradd --create-home evalsite && mkdir -p /app/var && chown evalsite /app/var
+USER evalsite
+EXPOSE 8000
+CMD ["gunicorn", "evalsite.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
