@@ -5,8 +5,10 @@ Views, serializers, commands and tasks call these; they validate first and write
 import json
 from dataclasses import asdict, dataclass
 
+import orjson
+
 from django.conf import settings
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -214,6 +216,36 @@ def _size_of(fileobj):
     return size
 
 
+RESPONSE_COLUMNS = ["item_id", "system_id", "text", "reasoning", "source", "metadata", "created_at",
+                    "updated_at"]
+
+
+def bulk_insert(model, columns, rows):
+    """Insert plain tuples (JSON columns as Python objects); returns how many rows were written.
+
+    On PostgreSQL this is COPY inside the current transaction, several times faster than
+    bulk_create for large uploads; elsewhere it falls back to bulk_create.
+    """
+    if not rows:
+        return 0
+    if connection.vendor == "postgresql":
+        json_columns = [i for i, name in enumerate(columns) if name == "metadata"]
+        table = connection.ops.quote_name(model._meta.db_table)
+        names = ", ".join(connection.ops.quote_name(c) for c in columns)
+        connection.ensure_connection()
+        with connection.connection.cursor() as cursor:
+            with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+                for row in rows:
+                    if json_columns:
+                        row = list(row)
+                        for i in json_columns:
+                            row[i] = orjson.dumps(row[i]).decode() if row[i] else "{}"
+                    copy.write_row(row)
+        return len(rows)
+    model.objects.bulk_create((model(**dict(zip(columns, row))) for row in rows), batch_size=2000)
+    return len(rows)
+
+
 class _OutputWriter:
     """Writes validated rows chunk by chunk with bulk queries; compares against what is stored."""
 
@@ -223,6 +255,8 @@ class _OutputWriter:
         self.summary = ImportSummary()
         self.systems = dict(System.objects.filter(study=study).values_list("name", "id"))
         self.items = {}  # external_id -> item id, for items seen in this upload
+        # A study with no items yet (the usual first upload) needs no look-ups of stored items.
+        self.had_items = Item.objects.filter(study=study).exists()
         self.new_item_ids = set()  # created by this upload: they cannot hold responses yet
         self.revision_ids = []
 
@@ -252,8 +286,10 @@ class _OutputWriter:
                 first.setdefault(row.item_id, row)
         if not first:
             return errors
-        stored = Item.objects.filter(study=self.study, external_id__in=list(first)).values_list(
-            "external_id", "id", "prompt", "metadata")
+        stored = ()
+        if self.had_items:
+            stored = Item.objects.filter(study=self.study, external_id__in=list(first)).values_list(
+                "external_id", "id", "prompt", "metadata")
         for external_id, pk, prompt, metadata in stored:
             row = first.pop(external_id)
             if prompt != row.prompt:
@@ -272,33 +308,43 @@ class _OutputWriter:
             self.items[external_id] = pk
         if dry_run or errors:
             return errors
-        created = Item.objects.bulk_create(
-            Item(study=self.study, external_id=row.item_id, prompt=row.prompt, metadata=row.metadata)
-            for row in first.values()
-        )
-        self.items.update((item.external_id, item.pk) for item in created)
-        self.new_item_ids.update(item.pk for item in created)
-        self.summary.items_created += len(created)
+        now = timezone.now().isoformat() if connection.vendor == "postgresql" else timezone.now()
+        created = bulk_insert(Item, ["study_id", "external_id", "prompt", "metadata", "created_at"], [
+            (self.study.pk, row.item_id, row.prompt, row.metadata, now) for row in first.values()
+        ])
+        if created:
+            ids = dict(Item.objects.filter(study=self.study, external_id__in=list(first))
+                       .values_list("external_id", "id"))
+            self.items.update(ids)
+            self.new_item_ids.update(ids.values())
+        self.summary.items_created += created
         return errors
 
     def _write_responses(self, rows):
         errors = []
-        keyed = {(self.items[row.item_id], self.systems[row.system]): row for row in rows}
+        # COPY takes text: one formatted timestamp instead of adapting a datetime per row.
+        now = timezone.now().isoformat() if connection.vendor == "postgresql" else timezone.now()
+        uploaded = Response.Source.UPLOADED.value
+        items, systems = self.items, self.systems
+        if all(items[row.item_id] in self.new_item_ids for row in rows):
+            # Items made by this upload hold no responses yet: nothing to compare against.
+            to_create = [(items[row.item_id], systems[row.system], row.response, row.reasoning, uploaded,
+                          {}, now, now) for row in rows]
+            self.summary.responses_created += bulk_insert(Response, RESPONSE_COLUMNS, to_create)
+            return errors
+        keyed = {(items[row.item_id], systems[row.system]): row for row in rows}
         old_item_ids = {key[0] for key in keyed if key[0] not in self.new_item_ids}
-        stored = {}
-        if old_item_ids:
-            stored = {
-                (item_id, system_id): (pk, text, reasoning, source)
-                for pk, item_id, system_id, text, reasoning, source in Response.objects.filter(
-                    item_id__in=old_item_ids, system_id__in={key[1] for key in keyed}
-                ).values_list("pk", "item_id", "system_id", "text", "reasoning", "source")
-            }
+        stored = {
+            (item_id, system_id): (pk, text, reasoning, source)
+            for pk, item_id, system_id, text, reasoning, source in Response.objects.filter(
+                item_id__in=old_item_ids, system_id__in={key[1] for key in keyed}
+            ).values_list("pk", "item_id", "system_id", "text", "reasoning", "source")
+        }
         to_create, to_replace, revisions = [], [], []
         for key, row in keyed.items():
             existing = stored.get(key)
             if existing is None:
-                to_create.append(Response(item_id=key[0], system_id=key[1], text=row.response,
-                                          reasoning=row.reasoning, source=Response.Source.UPLOADED))
+                to_create.append((key[0], key[1], row.response, row.reasoning, uploaded, {}, now, now))
                 continue
             pk, text, reasoning, source = existing
             if text == row.response and reasoning == row.reasoning:
@@ -315,8 +361,7 @@ class _OutputWriter:
                                        source=Response.Source.UPLOADED))
         if errors:
             return errors
-        Response.objects.bulk_create(to_create, batch_size=2000)
-        self.summary.responses_created += len(to_create)
+        self.summary.responses_created += bulk_insert(Response, RESPONSE_COLUMNS, to_create)
         if to_replace:
             created = ResponseRevision.objects.bulk_create(revisions, batch_size=2000)
             self.revision_ids.extend(r.pk for r in created)

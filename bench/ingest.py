@@ -1,0 +1,145 @@
+"""Benchmark: 100,000 output rows (6 systems) through the upload API, against PostgreSQL COPY.
+
+Both run in the same process on the same database, one after the other, so the ratio holds on a
+noisy machine. Usage: DATABASE_URL=postgres://postgres@127.0.0.1:5432/evalsite python bench/ingest.py
+[--rows N]. The last line printed is `RESULT {json}` with rows_per_s and ratio_vs_copy.
+"""
+import argparse
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evalsite.settings")
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/evalsite")
+BENCH_DB = "evalsite_bench"
+
+WORDS = ("I feel tired anxious lonely work exam family friend sleep night worry future hope "
+         "心情 压力 朋友 家人 考试 睡不着 and the a to of it is that was for with my me").split()
+
+
+def text(rng, words):
+    return " ".join(rng.choice(WORDS) for _ in range(words))
+
+
+def make_rows(n_rows, n_systems=6, seed=7):
+    rng = random.Random(seed)
+    systems = [f"system-{s}" for s in range(n_systems)]
+    rows = []
+    for i in range((n_rows + n_systems - 1) // n_systems):
+        prompt = text(rng, 120)
+        for system in systems:
+            if len(rows) == n_rows:
+                break
+            rows.append({"item_id": f"post-{i}", "prompt": prompt, "system": system,
+                         "response": text(rng, 100), "metadata": {"language": "en"}})
+    return rows
+
+
+def use_bench_database():
+    """Point Django at a fresh database of its own, so the benchmark never touches real data."""
+    import dj_database_url
+    import psycopg
+
+    url = dj_database_url.parse(os.environ["DATABASE_URL"])
+    if url["ENGINE"] != "django.db.backends.postgresql":
+        sys.exit("bench/ingest.py compares against PostgreSQL COPY: set DATABASE_URL to PostgreSQL")
+    admin = psycopg.connect(host=url["HOST"], port=url["PORT"] or 5432, user=url["USER"],
+                            password=url["PASSWORD"], dbname="postgres", autocommit=True)
+    admin.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+    admin.execute(f"CREATE DATABASE {BENCH_DB}")
+    admin.close()
+    base = os.environ["DATABASE_URL"].rsplit("/", 1)[0]
+    os.environ["DATABASE_URL"] = f"{base}/{BENCH_DB}"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=100_000)
+    args = parser.parse_args()
+
+    use_bench_database()
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from django.db import connection
+    from django.test.client import encode_multipart
+    from rest_framework.test import APIClient
+
+    from annotations import services
+    from annotations.models import Response
+
+    settings.ALLOWED_HOSTS = ["testserver"]
+    call_command("migrate", verbosity=0)
+    rows = make_rows(args.rows)
+    print(f"{len(rows):,} rows, {len({r['item_id'] for r in rows}):,} items, 6 systems")
+
+    with tempfile.NamedTemporaryFile("wb", suffix=".jsonl", delete=False) as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False).encode() + b"\n")
+        path = handle.name
+    size = os.path.getsize(path)
+    print(f"file: {size / 2**20:.1f} MiB JSONL")
+
+    # Baseline: COPY of the same rows into a plain table (parsing excluded: the floor for any import).
+    tuples = [(r["item_id"], r["prompt"], r["system"], r["response"], json.dumps(r["metadata"])) for r in rows]
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE bench_copy (item_id text, prompt text, system text, response text, "
+                       "metadata jsonb)")
+    raw = connection.connection
+    started = time.perf_counter()
+    with raw.cursor() as cursor:
+        with cursor.copy("COPY bench_copy (item_id, prompt, system, response, metadata) FROM STDIN") as copy:
+            for values in tuples:
+                copy.write_row(values)
+    raw.commit()
+    copy_seconds = time.perf_counter() - started
+    copy_rate = len(rows) / copy_seconds
+    print(f"COPY into a plain table: {copy_seconds:.2f} s, {copy_rate:,.0f} rows/s")
+
+    # The upload API, in process: multipart parsing, validation, bulk writes, one transaction.
+    User = get_user_model()
+    user = User.objects.create_user("bench", password="bench-only")
+    study = services.create_study(owner=user, slug="bench", title="Ingest benchmark")
+    client = APIClient()
+    client.force_authenticate(user)
+    with open(path, "rb") as upload:
+        body = encode_multipart("BoUnDaRy", {"file": upload})
+    started = time.perf_counter()
+    reply = client.generic("POST", f"/api/studies/{study.slug}/outputs/", body,
+                           content_type="multipart/form-data; boundary=BoUnDaRy")
+    api_seconds = time.perf_counter() - started
+    if reply.status_code != 201:
+        sys.exit(f"upload failed: {reply.status_code} {reply.content[:500]!r}")
+    stored = Response.objects.filter(item__study=study).count()
+    assert stored == len(rows), (stored, len(rows))
+    api_rate = len(rows) / api_seconds
+    print(f"upload API: {api_seconds:.2f} s, {api_rate:,.0f} rows/s ({reply.json()['responses_created']:,} "
+          "responses created)")
+
+    # Re-uploading the same file is a no-op, and shows the cost of checking against stored rows.
+    started = time.perf_counter()
+    again = client.generic("POST", f"/api/studies/{study.slug}/outputs/", body,
+                           content_type="multipart/form-data; boundary=BoUnDaRy")
+    noop_seconds = time.perf_counter() - started
+    assert again.status_code == 200 and again.json()["responses_unchanged"] == len(rows)
+    print(f"same file again (no-op): {noop_seconds:.2f} s")
+    os.unlink(path)
+
+    ratio = api_rate / copy_rate
+    print(f"ratio vs COPY: {ratio:.3f} (target >= 0.25)")
+    print("RESULT " + json.dumps({"rows": len(rows), "rows_per_s": round(api_rate, 1),
+                                  "copy_rows_per_s": round(copy_rate, 1), "ratio_vs_copy": round(ratio, 3),
+                                  "noop_seconds": round(noop_seconds, 2)}))
+
+
+if __name__ == "__main__":
+    main()
