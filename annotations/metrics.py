@@ -9,7 +9,8 @@ best first). Everything else is a function of those:
   cluster-bootstrap (over items) percentile intervals, as a JSON-ready dict of plain
   floats/ints/lists/None. Keys: `unit`, `seed`, `bootstrap_rounds`, `alpha`, `bt_prior`,
   `n_annotations`, `n_items`, `n_annotators`, `n_units`, `chance_win1`, `systems` (best Win@1
-  first; see `_system_entry`), `pairwise`, `agreement`, `position_bias`, `annotators`.
+  first; the entries' keys are listed in `leaderboard`), `pairwise`, `agreement`,
+  `position_bias`, `annotators`.
 - Single figures, for callers that need one and for hand-checked tests: `win1`, `strict_win1`,
   `win_at_k`, `mean_rank`, `pairwise_win_rates`, `pairwise_wins`, `bradley_terry`, `to_elo`,
   `plackett_luce`, `kendalls_w`, `krippendorff_alpha_ordinal`, `ranking_alpha`,
@@ -285,10 +286,11 @@ def combine_per_item(
 
 @dataclass
 class _Layout:
+    """Where each sufficient statistic sits among the feature columns."""
+
     n_sys: int
-    kmax: int
-    choice_sets: np.ndarray  # (U, K) bool: Plackett-Luce risk sets, or empty if not bootstrapped
-    pl_in_features: bool
+    kmax: int  # longest ranking: Win@k is kept for k = 1..kmax
+    n_sets: int  # Plackett-Luce choice sets in the features; 0 when PL is not bootstrapped
 
     def __post_init__(self) -> None:
         k, width = self.n_sys, 0
@@ -302,8 +304,8 @@ class _Layout:
             ("normcnt", k),
             ("score", k * k),
             ("count", k * k),
-            ("pl_wins", k if self.pl_in_features else 0),
-            ("pl_sets", len(self.choice_sets) if self.pl_in_features else 0),
+            ("pl_wins", k if self.n_sets else 0),
+            ("pl_sets", self.n_sets),
         ):
             spans[name] = slice(width, width + size)
             width += size
@@ -360,7 +362,7 @@ def _features(t: _Table, pl_bootstrap: bool = True) -> tuple[np.ndarray, _Layout
     g_mat = t.item_matrix()
 
     def per_item(block: np.ndarray) -> np.ndarray:
-        return np.asarray(g_mat @ block.reshape(n_rows, -1), np.float64)
+        return np.asarray(g_mat @ _flat(block), np.float64)
 
     blocks = [per_item(shown.astype(np.float64))]
     blocks.append(per_item(shown & (t.first == 1) & (g == 1)))
@@ -387,7 +389,7 @@ def _features(t: _Table, pl_bootstrap: bool = True) -> tuple[np.ndarray, _Layout
             t.item[rows] * len(sets) + set_idx, minlength=n_items * len(sets)
         ).reshape(n_items, len(sets))
         blocks.append(per_set.astype(np.float64))
-    layout = _Layout(n_sys=n_sys, kmax=kmax, choice_sets=sets, pl_in_features=in_features)
+    layout = _Layout(n_sys=n_sys, kmax=kmax, n_sets=len(sets) if in_features else 0)
     x = np.hstack(blocks) if n_items else np.zeros((0, layout.width))
     extra = {
         "pl_wins": chooses.sum(0).astype(np.float64),
@@ -400,11 +402,16 @@ def _features(t: _Table, pl_bootstrap: bool = True) -> tuple[np.ndarray, _Layout
     return x, layout, extra
 
 
+def _flat(block: np.ndarray) -> np.ndarray:
+    """(N, ...) -> (N, prod(...)), also when N or the trailing size is 0."""
+    return block.reshape(block.shape[0], int(np.prod(block.shape[1:])))
+
+
 def _per_item_win1_diff(t: _Table, both: np.ndarray, g_mat) -> np.ndarray:
     credit = t.top_credit()
     diff = (credit[:, :, None] - credit[:, None, :]) * both
     n_rows, n_sys = credit.shape
-    return np.asarray(g_mat @ diff.reshape(n_rows, -1)).reshape(-1, n_sys, n_sys)
+    return np.asarray(g_mat @ _flat(diff)).reshape(len(t.items), n_sys, n_sys)
 
 
 def _rates(totals: np.ndarray, lay: _Layout) -> dict[str, np.ndarray]:
@@ -450,6 +457,11 @@ def _newton(objective, grad_hess, theta: np.ndarray, tol: float, max_iter: int) 
     f = objective(theta)
     for _ in range(max_iter):
         grad, hess = grad_hess(theta)
+        # Without a prior the Hessian is singular along theta + c (strengths are relative). The
+        # gradient has no component there, so a ridge far below the curvature only makes the
+        # solve possible; it does not move the optimum.
+        diag = np.abs(np.diagonal(hess, axis1=1, axis2=2)).max(1, initial=0.0)
+        hess = hess + np.eye(hess.shape[-1]) * (1e-12 * diag + 1e-300)[:, None, None]
         step = np.linalg.solve(hess, grad[..., None])[..., 0]
         scale = np.ones(theta.shape[0])
         for _ in range(50):
@@ -478,7 +490,7 @@ def bradley_terry(
     """
     wins = np.asarray(wins, np.float64)
     lead, n_sys = wins.shape[:-2], wins.shape[-1]
-    c = wins.reshape(-1, n_sys, n_sys)
+    c = wins.reshape(int(np.prod(lead)), n_sys, n_sys)
     played = c + np.swapaxes(c, 1, 2)
     won = c.sum(2)
     eye = np.eye(n_sys, dtype=bool)
@@ -549,7 +561,7 @@ def _plackett_luce_fit(
 
 
 def to_elo(theta):
-    """Log-strength -> Elo-like scale 400 * log10(strength) + 1000 (mean 1000 when mean theta = 0)."""
+    """Log-strength -> Elo-like 400 * log10(strength) + 1000 (mean 1000 when mean theta = 0)."""
     return np.asarray(theta, np.float64) * ELO_SCALE + ELO_MEAN
 
 
@@ -588,7 +600,7 @@ def _all_figures(totals: np.ndarray, lay: _Layout, extra: dict, bt_prior: float)
     out["bt"] = bradley_terry(out["score"], bt_prior)
     out["rank"] = _competition_rank(out["win1"])
     sets = extra["pl_sets_matrix"]
-    if lay.pl_in_features:
+    if lay.n_sets:
         sp = lay.spans
         out["pl"] = _plackett_luce_fit(totals[:, sp["pl_wins"]], sets, totals[:, sp["pl_sets"]],
                                        bt_prior)
@@ -677,7 +689,7 @@ def pairwise_win_rates(
 
 
 def pairwise_wins(annotations, systems=None, *, unit="annotation") -> tuple[list[str], np.ndarray]:
-    """(systems, wins[s, t]): times s was above t, ties counting 0.5 to each; Bradley-Terry input."""
+    """(systems, wins[s, t]): times s was above t, a tie 0.5 to each; Bradley-Terry's input."""
     t, r = _point(annotations, systems, unit)
     return list(t.systems), r["score"][0]
 
@@ -915,7 +927,7 @@ def holm(pvalues) -> np.ndarray:
 
 
 def sign_test(n_better, n_worse):
-    """Exact two-sided sign test: p = min(1, 2 P(X <= min) ), X ~ Binomial(n_better + n_worse, 1/2)."""
+    """Exact two-sided sign test: p = min(1, 2 P(X <= min)), X ~ Binomial(better + worse, 1/2)."""
     b, w = np.asarray(n_better), np.asarray(n_worse)
     return np.minimum(1.0, 2 * stats.binom.cdf(np.minimum(b, w), b + w, 0.5))
 
@@ -1034,50 +1046,21 @@ def leaderboard(
 
     x, lay, extra = _features(t)
     point = _all_figures(x.sum(0, keepdims=True), lay, extra, bt_prior)
-    if not lay.pl_in_features and len(extra["pl_sets_matrix"]):
+    if not lay.n_sets and len(extra["pl_sets_matrix"]):
         point["pl"] = _plackett_luce_fit(extra["pl_wins"][None], extra["pl_sets_matrix"],
                                          extra["pl_sets"][None], bt_prior)
     boot = _all_figures(_bootstrap_totals(x, rounds, seed), lay, extra, bt_prior)
-    ci = {key: _interval(boot[key], alpha) for key in
-          ("win1", "strict_win1", "win_at", "mean_rank", "normalised_rank", "win_rate", "bt", "pl")}
+    ci = {key: _interval(boot[key], alpha) for key in ("win1", "strict_win1", "win_at",
+          "mean_rank", "normalised_rank", "win_rate", "bt", "pl")}
     # Ranks are integers: widen to the nearest attained ranks rather than interpolate.
     rank_ci = _interval(boot["rank"], alpha, integer=True)
 
     # Leaderboard order: Win@1 descending, never-shown systems last, names break ties.
     w1 = point["win1"][0]
-    order = sorted(range(n_sys), key=lambda s: (math.isnan(w1[s]), -np.nan_to_num(w1[s]), names[s]))
+    order = sorted(range(n_sys),
+                   key=lambda s: (math.isnan(w1[s]), -np.nan_to_num(w1[s]), names[s]))
 
-    # Paired sign tests over items on the Win@1 difference, Holm-corrected over the pairs that
-    # were ever shown together.
-    diff = extra["win1_diff"]
-    together = extra["together"]
-    n_better = (diff > _EPS).sum(0)
-    n_items_together = together.sum(0)
-    tests, pvals = [], []
-    boot_win1 = boot["win1"]
-    for i, s in enumerate(order):
-        for u in order[i + 1:]:
-            if n_items_together[s, u] == 0:
-                continue
-            p = float(sign_test(n_better[s, u], n_better[u, s]))
-            d = (boot_win1[:, s] - boot_win1[:, u])[:, None]
-            tests.append({
-                "a": names[s],
-                "b": names[u],
-                "win1_diff": _num(w1[s] - w1[u]),
-                "win1_diff_ci": _pair(_interval(d, alpha), 0),
-                "n_items": int(n_items_together[s, u]),
-                "a_better": int(n_better[s, u]),
-                "b_better": int(n_better[u, s]),
-                "p": p,
-            })
-            pvals.append(p)
-    separable = np.zeros((n_sys, n_sys), bool)
-    for test, p_adj in zip(tests, holm(pvals)):
-        test["p_holm"] = float(p_adj)
-        test["separable"] = bool(p_adj < alpha)
-        s, u = names.index(test["a"]), names.index(test["b"])
-        separable[s, u] = separable[u, s] = test["separable"]
+    tests, separable = _pair_tests(names, order, extra, w1, boot["win1"], alpha)
     ranked = [s for s in order if point["n"][0, s] > 0]
     letters, groups = significance_groups([names[s] for s in ranked],
                                           separable[np.ix_(ranked, ranked)])
@@ -1089,14 +1072,13 @@ def leaderboard(
             "system": names[s],
             "n": int(point["n"][0, s]),
             "chance_win1": _num(chance[s]),
-            "rank": _num(point["rank"][0, s]),
+            "rank": None if np.isnan(point["rank"][0, s]) else int(point["rank"][0, s]),
             "rank_ci": _pair(rank_ci, s),
             "group": letters.get(names[s]),
         }
         for key in ("win1", "strict_win1", "mean_rank", "normalised_rank", "bt", "pl"):
             entry[key] = _num(point[key][0, s])
             entry[key + "_ci"] = _pair(ci[key], s)
-        entry["rank"] = None if entry["rank"] is None else int(entry["rank"])
         if entry["rank_ci"] is not None:
             entry["rank_ci"] = [int(v) for v in entry["rank_ci"]]
         entry["bt_elo"] = _num(to_elo(point["bt"][0, s]))
@@ -1106,10 +1088,11 @@ def leaderboard(
         entry["win_at_ci"] = {str(j + 1): _pair(ci["win_at"], j, s) for j in range(lay.kmax)}
         entries.append(entry)
 
+    # Bradley-Terry scores are comparable only within a connected part of the comparison graph.
     played = point["count"][0] > 0
-    shown_any = played.any(1)
-    n_comp = connected_components(sparse.csr_matrix(played[np.ix_(shown_any, shown_any)]),
-                                  directed=False)[0] if shown_any.any() else 0
+    compared = played.any(1)
+    n_parts = connected_components(sparse.csr_matrix(played[np.ix_(compared, compared)]),
+                                   directed=False)[0] if compared.any() else 0
     idx = order
     w = _kendalls_w(raw)
     w_ok = w[~np.isnan(w)]
@@ -1131,7 +1114,8 @@ def leaderboard(
             "win_rate": [[_num(point["win_rate"][0, s, u]) for u in idx] for s in idx],
             "win_rate_ci": [[_pair(ci["win_rate"], s, u) for u in idx] for s in idx],
             "counts": [[int(point["count"][0, s, u]) for u in idx] for s in idx],
-            "connected": bool(n_comp <= 1),
+            "connected": bool(n_parts <= 1),
+            "components": int(n_parts),
             "test": "exact sign test over items on the Win@1 difference, Holm-corrected",
             "tests": tests,
             "groups": groups,
@@ -1146,6 +1130,38 @@ def leaderboard(
         "position_bias": _position_bias(raw),
         "annotators": _annotator_quality(full, attention, excluded),
     }
+
+
+def _pair_tests(names, order, extra, w1, boot_win1, alpha) -> tuple[list[dict], np.ndarray]:
+    """Paired sign tests over items on the Win@1 difference, best-ranked system of each pair
+    first, Holm-corrected over the pairs ever shown together on an item."""
+    diff, together = extra["win1_diff"], extra["together"]
+    n_better = (diff > _EPS).sum(0)
+    n_items_together = together.sum(0)
+    diff_ci = _interval(boot_win1[:, :, None] - boot_win1[:, None, :], alpha)  # same rounds
+    tests = []
+    for i, s in enumerate(order):
+        for u in order[i + 1:]:
+            if n_items_together[s, u] == 0:
+                continue
+            tests.append({
+                "a": names[s],
+                "b": names[u],
+                "win1_diff": _num(w1[s] - w1[u]),
+                "win1_diff_ci": _pair(diff_ci, s, u),
+                "n_items": int(n_items_together[s, u]),
+                "a_better": int(n_better[s, u]),
+                "b_better": int(n_better[u, s]),
+                "p": float(sign_test(n_better[s, u], n_better[u, s])),
+            })
+    separable = np.zeros((len(names), len(names)), bool)
+    index = {name: i for i, name in enumerate(names)}
+    for test, p_adj in zip(tests, holm([test["p"] for test in tests])):
+        test["p_holm"] = float(p_adj)
+        test["separable"] = bool(p_adj < alpha)
+        s, u = index[test["a"]], index[test["b"]]
+        separable[s, u] = separable[u, s] = test["separable"]
+    return tests, separable
 
 
 def _summary(values: np.ndarray) -> dict[str, Any]:

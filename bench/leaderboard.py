@@ -24,7 +24,7 @@ from annotations.metrics import (  # noqa: E402
     pairwise_wins,
 )
 
-SYSTEMS = ("empathy-r1", "gpt-4o", "llama-3-70b", "qwen2.5-72b", "mistral-large", "baseline")
+SYSTEMS = ("empathy-r1", "gpt-4o", "llama-3-70b", "qwen2.5-72b", "mistral-large", "gpt-3.5-turbo")
 STRENGTHS = np.array([1.2, 0.5, 0.3, 0.0, -0.3, -0.9])  # Plackett-Luce log-strengths
 TIE_RATE = 0.1  # chance that a response is tied with the one ranked just above it
 
@@ -132,11 +132,23 @@ def main() -> None:
               f"{e['win1_ci'][1]:.3f}]  Elo {e['bt_elo']:7.1f} [{e['bt_elo_ci'][0]:7.1f}, "
               f"{e['bt_elo_ci'][1]:7.1f}]  rank {e['rank_ci']}  group {e['group']}")
 
+    t0 = time.perf_counter()
+    leaderboard(annotations, rounds=rounds, seed=seed, unit="item")
+    print(f"ours, per-item unit (for reference): {time.perf_counter() - t0:.2f} s")
+
     thetas, per_round = baseline(annotations, baseline_rounds, seed)
     base_total = per_round * rounds
-    print(f"baseline: refit per round in a Python loop (choix.ilsr_pairwise_dense): "
-          f"{per_round * 1000:.1f} ms/round, timed on {baseline_rounds} rounds, "
+    print(f"baseline: refit Bradley-Terry per round in a Python loop (choix.ilsr_pairwise_dense): "
+          f"{per_round * 1000:.1f} ms/round, timed on {baseline_rounds} rounds and "
           f"extrapolated to {rounds}: {base_total:.1f} s")
+    # Same resampled items for the first rounds, so the baseline's interval should be close to
+    # ours (from fewer rounds, hence rougher).
+    lo, hi = np.quantile(thetas, [0.025, 0.975], axis=0)
+    for s, name in enumerate(SYSTEMS):
+        ours_ci = next(e["bt_elo_ci"] for e in result["systems"] if e["system"] == name)
+        print(f"  {name:<14} Elo interval baseline ({baseline_rounds} rounds) "
+              f"[{lo[s] * 400 / np.log(10) + 1000:7.1f}, {hi[s] * 400 / np.log(10) + 1000:7.1f}]"
+              f"  ours [{ours_ci[0]:7.1f}, {ours_ci[1]:7.1f}]")
 
     # Same point estimate on a common scale (centred log-strengths). choix fits the unpenalised
     # MLE; our prior of BT_PRIOR shifts it by far less than the tolerance printed here.
