@@ -3,6 +3,8 @@
 Vocabulary (shared/docs/metrics.md): a study has items and systems; a response is one system's
 answer to one item; annotators rank the responses of an item under each of the study's criteria.
 """
+import secrets
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -17,6 +19,16 @@ class StudyQuerySet(models.QuerySet):
         return self.filter(
             memberships__user=user, memberships__role=Membership.Role.RESEARCHER
         ).distinct()
+
+
+def _token():
+    return secrets.token_urlsafe(24)
+
+
+class CrowdPlatform(models.TextChoices):
+    NONE = "none", "None (invited or logged-in annotators)"
+    PROLIFIC = "prolific", "Prolific"
+    MTURK = "mturk", "MTurk-style external id"
 
 
 class Study(models.Model):
@@ -35,6 +47,19 @@ class Study(models.Model):
     annotations_per_item = models.PositiveSmallIntegerField(default=3)
     allow_ties = models.BooleanField(default=False)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
+    # An assignment not submitted within this many minutes returns its item to the pool.
+    lease_minutes = models.PositiveIntegerField(default=30)
+    # Annotators join through /join/<invite_token>/; replacing the token revokes old links.
+    invite_token = models.CharField(max_length=64, unique=True, default=_token)
+    # A public, read-only leaderboard link exists while this is set; clearing it revokes the link.
+    public_token = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    crowd_platform = models.CharField(max_length=16, choices=CrowdPlatform.choices,
+                                      default=CrowdPlatform.NONE)
+    completion_code = models.CharField(max_length=100, blank=True,
+                                       help_text="Shown to crowd annotators when they finish.")
+    completion_url = models.URLField(blank=True, help_text="Where crowd annotators are sent when they finish.")
+    # The leaderboard may leave out annotators whose attention-check pass rate is below this.
+    attention_min_pass_rate = models.FloatField(default=1.0)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -57,6 +82,11 @@ class Study(models.Model):
             ),
             models.CheckConstraint(condition=~Q(slug=""), name="study_slug_not_empty"),
             models.CheckConstraint(condition=~Q(title=""), name="study_title_not_empty"),
+            models.CheckConstraint(condition=Q(lease_minutes__gte=1), name="study_lease_at_least_a_minute"),
+            models.CheckConstraint(
+                condition=Q(attention_min_pass_rate__gte=0) & Q(attention_min_pass_rate__lte=1),
+                name="study_attention_rate_fraction",
+            ),
         ]
 
     def __str__(self):
@@ -103,11 +133,17 @@ class Membership(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="study_memberships"
     )
     role = models.CharField(max_length=16, choices=Role.choices)
+    # Crowd annotators: their platform id (PROLIFIC_PID or worker id) and session.
+    external_id = models.CharField(max_length=200, blank=True)
+    external_session = models.CharField(max_length=200, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["study", "user"], name="membership_unique_user"),
+            models.UniqueConstraint(fields=["study", "external_id"], condition=~Q(external_id=""),
+                                    name="membership_unique_external_id"),
             models.CheckConstraint(
                 condition=Q(role__in=["researcher", "annotator"]), name="membership_role_valid"
             ),
@@ -124,6 +160,8 @@ class Item(models.Model):
     external_id = models.CharField(max_length=200)
     prompt = models.TextField()
     metadata = models.JSONField(default=dict, blank=True)
+    # An attention check: {"system": "<name>", "rule": "not_first" | "last" | "first"}; null if none.
+    attention_check = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -224,3 +262,112 @@ class OutputUpload(models.Model):
 
     def __str__(self):
         return f"{self.filename or 'upload'} into {self.study.slug}"
+
+
+class Assignment(models.Model):
+    """One item leased to one annotator. Responses are addressed by opaque per-assignment handles."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        SUBMITTED = "submitted", "Submitted"
+        EXPIRED = "expired", "Expired"
+        SKIPPED = "skipped", "Skipped"
+        FLAGGED = "flagged", "Flagged"
+
+    study = models.ForeignKey(Study, on_delete=models.PROTECT, related_name="assignments")
+    item = models.ForeignKey(Item, on_delete=models.PROTECT, related_name="assignments")
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                                  related_name="assignments")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    # Handles in display order (a fresh random permutation per assignment), and handle -> response id.
+    display_order = models.JSONField(default=list)
+    handles = models.JSONField(default=dict)
+    leased_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    first_shown_at = models.DateTimeField(null=True, blank=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    seconds = models.FloatField(null=True, blank=True)
+    rationale = models.TextField(blank=True)
+    flag_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            # An annotator never sees an item twice.
+            models.UniqueConstraint(fields=["item", "annotator"], name="assignment_unique_item_annotator"),
+            models.CheckConstraint(
+                condition=Q(status__in=["active", "submitted", "expired", "skipped", "flagged"]),
+                name="assignment_status_valid",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["study", "status"]),
+            models.Index(fields=["item", "status"]),
+            models.Index(fields=["annotator", "status"]),
+        ]
+
+    def __str__(self):
+        return f"{self.item} for {self.annotator} ({self.status})"
+
+
+class Ranking(models.Model):
+    """One annotator's weak ordering of one item's responses under one criterion.
+
+    `ranking` holds system ids in tie groups, best first ([[3], [5, 7], [4]]); `display_order` the
+    system ids in the order they were shown. Rankings are never updated or deleted by the site.
+    """
+
+    class Source(models.TextChoices):
+        ANNOTATED = "annotated", "Annotated here"
+        IMPORTED = "imported", "Imported"
+
+    study = models.ForeignKey(Study, on_delete=models.PROTECT, related_name="rankings")
+    item = models.ForeignKey(Item, on_delete=models.PROTECT, related_name="rankings")
+    criterion = models.ForeignKey(Criterion, on_delete=models.PROTECT, related_name="rankings")
+    assignment = models.ForeignKey(Assignment, on_delete=models.PROTECT, null=True, blank=True,
+                                   related_name="rankings")
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                  related_name="rankings")
+    # Who ranked, as the statistics see it: a pseudonym for site annotators, the given name for imports.
+    annotator_label = models.CharField(max_length=200)
+    ranking = models.JSONField()
+    display_order = models.JSONField(null=True, blank=True)
+    seconds = models.FloatField(null=True, blank=True)
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.ANNOTATED)
+    # For attention-check items: whether this ranking met the check's expectation.
+    attention_passed = models.BooleanField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["item", "criterion", "annotator_label"],
+                                    name="ranking_unique_per_annotator"),
+            models.UniqueConstraint(fields=["assignment", "criterion"], condition=Q(assignment__isnull=False),
+                                    name="ranking_unique_per_assignment"),
+            models.CheckConstraint(condition=Q(source__in=["annotated", "imported"]), name="ranking_source_valid"),
+            models.CheckConstraint(condition=~Q(annotator_label=""), name="ranking_annotator_label_not_empty"),
+        ]
+        indexes = [models.Index(fields=["study", "criterion"])]
+
+    def __str__(self):
+        return f"{self.annotator_label} on {self.item} ({self.criterion})"
+
+
+class LeaderboardSnapshot(models.Model):
+    """A computed leaderboard, cached so that no page waits on the bootstrap."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="leaderboards")
+    # The options it was computed with, e.g. "unit=annotation;exclude=attention".
+    options = models.CharField(max_length=200)
+    # How many rankings (and the newest id) it saw: stale when rankings change.
+    rankings_count = models.PositiveIntegerField(default=0)
+    last_ranking_id = models.BigIntegerField(default=0)
+    data = models.JSONField()
+    computed_at = models.DateTimeField(auto_now=True)
+    seconds = models.FloatField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["study", "options"], name="leaderboard_unique_options"),
+        ]
