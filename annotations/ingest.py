@@ -74,13 +74,12 @@ def detect_format(filename, head):
     name = (filename or "").lower()
     if name.endswith((".jsonl", ".ndjson")):
         return "jsonl"
-    if name.endswith((".csv", ".tsv")):
+    if name.endswith(".csv"):
         return "csv"
+    stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if name.endswith(".json"):
         # A .json file may still hold one object per line.
-        stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
         return "jsonl" if stripped.startswith(b"{") else "alpaca"
-    stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if stripped.startswith(b"["):
         return "alpaca"
     if stripped.startswith(b"{"):
@@ -93,13 +92,17 @@ def _decode_line(raw, line_no):
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        column = len(raw[: exc.start].decode("utf-8", "replace")) + 1
-        raise _Located(RowError(
-            line_no,
-            f"byte 0x{raw[exc.start]:02x} is not valid UTF-8. Save the file as UTF-8 "
-            "(in Excel: 'CSV UTF-8'; in pandas: encoding='utf-8').",
-            column=column,
-        )) from None
+        raise _Located(_utf8_error(line_no, raw[: exc.start], raw[exc.start])) from None
+
+
+def _utf8_error(line_no, before, byte):
+    """`before`: the bytes of the line up to the bad byte, to count the column in characters."""
+    return RowError(
+        line_no,
+        f"byte 0x{byte:02x} is not valid UTF-8. Save the file as UTF-8 "
+        "(in Excel: 'CSV UTF-8'; in pandas: encoding='utf-8').",
+        column=len(before.decode("utf-8", "replace")) + 1,
+    )
 
 
 class _Located(Exception):
@@ -316,11 +319,8 @@ def _read_alpaca(fileobj, limits):
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line_no = raw.count(b"\n", 0, exc.start) + 1
         line_start = raw.rfind(b"\n", 0, exc.start) + 1
-        column = len(raw[line_start: exc.start].decode("utf-8", "replace")) + 1
-        yield RowError(line_no, f"byte 0x{raw[exc.start]:02x} is not valid UTF-8. Save the file as UTF-8.",
-                       column=column)
+        yield _utf8_error(raw.count(b"\n", 0, exc.start) + 1, raw[line_start: exc.start], raw[exc.start])
         return
     decoder = json.JSONDecoder()
     index = _skip_ws(text, 0)

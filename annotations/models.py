@@ -156,7 +156,8 @@ class Membership(models.Model):
 class Item(models.Model):
     """A prompt, e.g. a help-seeker's post, identified by the study's own external id."""
 
-    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="items")
+    # No separate index: the unique (study, external_id) index serves look-ups by study.
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="items", db_index=False)
     external_id = models.CharField(max_length=200)
     prompt = models.TextField()
     metadata = models.JSONField(default=dict, blank=True)
@@ -202,7 +203,9 @@ class Response(models.Model):
         UPLOADED = "uploaded", "Uploaded"
         GENERATED = "generated", "Generated"
 
-    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="responses")
+    # No separate index on item: the unique (item, system) index serves it, and large uploads
+    # pay for every index on every row.
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="responses", db_index=False)
     system = models.ForeignKey(System, on_delete=models.CASCADE, related_name="responses")
     text = models.TextField()
     reasoning = models.TextField(blank=True)
@@ -275,6 +278,8 @@ class Assignment(models.Model):
         FLAGGED = "flagged", "Flagged"
 
     study = models.ForeignKey(Study, on_delete=models.PROTECT, related_name="assignments")
+    # Annotator URLs name an assignment by this random token, never by its database key.
+    public_id = models.CharField(max_length=32, unique=True, default=_token)
     item = models.ForeignKey(Item, on_delete=models.PROTECT, related_name="assignments")
     annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
                                   related_name="assignments")

@@ -3,17 +3,25 @@
 Views, serializers, commands and tasks call these; they validate first and write all or nothing.
 """
 import json
+import queue
+import re
+import secrets
+import threading
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
 import orjson
+from psycopg.copy import QueuedLibpqWriter
 
 from django.conf import settings
-from django.db import connection, models, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from . import ingest
-from .models import Criterion, Item, Membership, OutputUpload, Response, ResponseRevision, Study, System
+from . import ingest, leaderboard, rankings_io
+from .models import (
+    Criterion, Item, Membership, OutputUpload, Ranking, Response, ResponseRevision, Study, System,
+)
 
 CHUNK_ROWS = 5000
 
@@ -166,13 +174,13 @@ def import_outputs(study, fileobj, *, filename="", file_format=None, replace=Fal
         raise UploadRejected([ingest.RowError(None, f"unknown format '{file_format}'; use one of "
                                                     f"{', '.join(ingest.FORMATS)}")])
     limits = ingest.Limits(settings.EVALSITE_MAX_TEXT_CHARS, settings.EVALSITE_MAX_REASONING_CHARS)
-    with transaction.atomic():
+    with transaction.atomic(), _checks_while_writing():
         writer = _OutputWriter(study, replace=replace)
         writer.summary.file_format = file_format
         errors = []
         truncated = False
         chunk = []
-        for result in ingest.read_rows(fileobj, file_format, limits):
+        for result in _in_background(ingest.read_rows(fileobj, file_format, limits)):
             if isinstance(result, ingest.RowError):
                 errors.append(result)
             else:
@@ -201,6 +209,71 @@ def import_outputs(study, fileobj, *, filename="", file_format=None, replace=Fal
             ResponseRevision.objects.filter(pk__in=writer.revision_ids).update(replaced_by=upload)
             summary.upload_id = upload.pk
         return summary
+
+
+@contextmanager
+def _checks_while_writing():
+    """Check foreign keys as rows arrive instead of all at commit (PostgreSQL defers Django's).
+
+    The checks then run on the database server while the parser reads the next rows, rather
+    than after everything else; the outcome is the same: a bad reference fails the upload.
+    """
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    try:
+        yield
+    finally:
+        if not connection.needs_rollback:
+            with connection.cursor() as cursor:
+                cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+
+
+def _in_background(rows, batch=1000, depth=16):
+    """Yield what `rows` yields, computed in a thread: the file is parsed while this thread
+    waits on the database. `rows` must not touch the database (connections are per thread)."""
+    results = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    end = object()
+
+    def put(value):
+        while not stop.is_set():
+            try:
+                results.put(value, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce():
+        try:
+            batch_rows = []
+            for row in rows:
+                batch_rows.append(row)
+                if len(batch_rows) >= batch:
+                    if not put(batch_rows):
+                        return
+                    batch_rows = []
+            if (not batch_rows or put(batch_rows)) and put(end):
+                return
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which re-raises it
+            put(exc)
+
+    thread = threading.Thread(target=produce, name="upload-parser", daemon=True)
+    thread.start()
+    try:
+        while True:
+            got = results.get()
+            if got is end:
+                return
+            if isinstance(got, BaseException):
+                raise got
+            yield from got
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _size_of(fileobj):
@@ -234,7 +307,9 @@ def bulk_insert(model, columns, rows):
         names = ", ".join(connection.ops.quote_name(c) for c in columns)
         connection.ensure_connection()
         with connection.connection.cursor() as cursor:
-            with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+            # A writer thread sends rows while this one formats the next: parsing overlaps sending.
+            writer = QueuedLibpqWriter(cursor)
+            with cursor.copy(f"COPY {table} ({names}) FROM STDIN", writer=writer) as copy:
                 for row in rows:
                     if json_columns:
                         row = list(row)
@@ -370,3 +445,184 @@ class _OutputWriter:
             self.summary.responses_replaced += len(to_replace)
         return errors
 
+
+
+# ---------------------------------------------------------------------------------------------
+# Rankings collected elsewhere, and the public leaderboard link
+
+
+@dataclass
+class RankingImportSummary:
+    rows: int = 0
+    rankings_created: int = 0
+    rankings_unchanged: int = 0
+    annotators: int = 0  # distinct annotators named in the file
+
+    @property
+    def changed(self):
+        return bool(self.rankings_created)
+
+    def as_dict(self):
+        return asdict(self)
+
+
+# Site annotators' rankings carry these labels (f"user-{pk}"); an import must not merge into them.
+SITE_ANNOTATOR_LABEL = re.compile(r"user-\d+")
+
+
+def import_rankings(study, fileobj, *, filename="", user=None):
+    """Load one JSONL file of rankings made elsewhere into a study, all or nothing.
+
+    Raises UploadRejected (nothing written) when any line is wrong. A ranking already stored
+    identically is left alone; a different one for the same item, criterion and annotator is
+    refused (rankings are never overwritten). Ties are accepted whatever the study's setting:
+    they are data recorded elsewhere, and the statistics define them.
+    """
+    size = _size_of(fileobj)
+    if size == 0:
+        raise UploadRejected([ingest.RowError(None, "the file is empty (0 bytes); choose the JSONL file "
+                                                    "that holds the rankings")])
+    if size is not None and size > settings.EVALSITE_MAX_UPLOAD_BYTES:
+        raise UploadRejected([ingest.RowError(
+            None, f"the file is {size / 2**20:,.1f} MiB; the limit is "
+                  f"{settings.EVALSITE_MAX_UPLOAD_BYTES / 2**20:,.0f} MiB. Split it into several files.")],
+            status=413)
+    check = _RankingCheck(study)
+    rows, errors, truncated = [], [], False
+    for result in rankings_io.read_rankings(fileobj):
+        if isinstance(result, ingest.RowError):
+            errors.append(result)
+        else:
+            rows.append(result)
+        if len(errors) >= settings.EVALSITE_MAX_REPORTED_ERRORS:
+            truncated = True
+            break
+    new, unchanged, study_errors = check.against_study(rows)
+    errors.extend(study_errors)
+    if errors:
+        errors = sorted(errors, key=lambda e: (e.line or 0))
+        raise UploadRejected(errors[:settings.EVALSITE_MAX_REPORTED_ERRORS],
+                             truncated=truncated or len(errors) > settings.EVALSITE_MAX_REPORTED_ERRORS)
+    summary = RankingImportSummary(rows=len(rows), rankings_created=len(new), rankings_unchanged=unchanged,
+                                   annotators=len({row.annotator for row in rows}))
+    if new:
+        try:
+            with transaction.atomic():
+                Ranking.objects.bulk_create(new, batch_size=2000)
+        except IntegrityError:
+            raise UploadRejected([ingest.RowError(
+                None, "some of these rankings were stored by another import at the same moment; nothing "
+                      "from this file was written. Import the file again.")], status=409) from None
+        leaderboard.rankings_changed(study)
+    return summary
+
+
+class _RankingCheck:
+    """Checks parsed rankings against what the study holds: items, systems, criteria, responses,
+    and the rankings already stored."""
+
+    def __init__(self, study):
+        self.study = study
+        self.items = dict(Item.objects.filter(study=study).values_list("external_id", "id"))
+        self.systems = dict(System.objects.filter(study=study).values_list("name", "id"))
+        self.criteria = dict(Criterion.objects.filter(study=study).values_list("name", "id"))
+        self.answered = set(Response.objects.filter(item__study=study).values_list("item_id", "system_id"))
+
+    def _names(self, names, limit=12):
+        names = sorted(names)
+        more = f" and {len(names) - limit} more" if len(names) > limit else ""
+        return ", ".join(names[:limit]) + more if names else "none yet"
+
+    def against_study(self, rows):
+        """(Ranking objects to create, how many are already stored identically, errors)."""
+        errors, keyed = [], {}
+        for row in rows:
+            problems = []
+            item_id = self.items.get(row.item_id)
+            if item_id is None:
+                problems.append(ingest.RowError(
+                    row.line, f"no item '{row.item_id}' in study '{self.study.slug}'; upload the item's "
+                              "outputs first, or fix the id (ids are case-sensitive)", "item_id"))
+            criterion_id = self.criteria.get(row.criterion)
+            if criterion_id is None:
+                problems.append(ingest.RowError(
+                    row.line, f"no criterion '{row.criterion}' in this study; its criteria are "
+                              f"{self._names(self.criteria)}", "criterion"))
+            if SITE_ANNOTATOR_LABEL.fullmatch(row.annotator):
+                problems.append(ingest.RowError(
+                    row.line, f"'{row.annotator}' is reserved for this site's own annotators; give "
+                              f"the annotator another name, e.g. 'ext-{row.annotator}'", "annotator"))
+            unknown = [name for group in row.ranking for name in group if name not in self.systems]
+            if unknown:
+                problems.append(ingest.RowError(
+                    row.line, f"no system '{unknown[0]}' in this study; its systems are "
+                              f"{self._names(self.systems)}", "ranking"))
+            elif item_id is not None:
+                missing = [name for group in row.ranking for name in group
+                           if (item_id, self.systems[name]) not in self.answered]
+                if missing:
+                    problems.append(ingest.RowError(
+                        row.line, f"system '{missing[0]}' has no response to item '{row.item_id}', so "
+                                  "nobody can have ranked it; upload that response first or leave the "
+                                  "system out", "ranking"))
+            if problems:
+                errors.extend(problems)
+                continue
+            ranking = [[self.systems[name] for name in group] for group in row.ranking]
+            display = None if row.display_order is None else [self.systems[s] for s in row.display_order]
+            keyed[(item_id, criterion_id, row.annotator)] = (row, ranking, display)
+        stored = {}
+        if keyed:
+            labels = {key[2] for key in keyed}
+            stored = {
+                (item_id, criterion_id, label): rest
+                for item_id, criterion_id, label, *rest in Ranking.objects.filter(
+                    study=self.study, annotator_label__in=labels,
+                ).values_list("item_id", "criterion_id", "annotator_label", "ranking", "display_order",
+                              "seconds", "attention_passed")
+            }
+        new, unchanged = [], 0
+        for key, (row, ranking, display) in keyed.items():
+            old = stored.get(key)
+            if old is None:
+                new.append(Ranking(
+                    study=self.study, item_id=key[0], criterion_id=key[1], annotator=None,
+                    annotator_label=row.annotator, ranking=ranking, display_order=display,
+                    seconds=row.seconds, attention_passed=row.attention_passed,
+                    source=Ranking.Source.IMPORTED,
+                ))
+                continue
+            differs = [name for name, mine, theirs in (
+                ("ranking", _tie_groups(ranking), _tie_groups(old[0])),
+                ("display_order", display, old[1]),
+                ("seconds", row.seconds, old[2]),
+                ("attention_passed", row.attention_passed, old[3]),
+            ) if mine != theirs]
+            if not differs:
+                unchanged += 1
+                continue
+            errors.append(ingest.RowError(
+                row.line, f"annotator '{row.annotator}' already has a ranking of item '{row.item_id}' under "
+                          f"'{row.criterion}' with a different {' and '.join(differs)}; stored rankings are "
+                          "never overwritten: remove this line, or import it under another annotator name",
+                differs[0]))
+        return new, unchanged, errors
+
+
+def _tie_groups(ranking):
+    """Order within a tie group carries no meaning."""
+    return [sorted(group) for group in ranking or []]
+
+
+def create_public_link(study):
+    """Give the study a public, read-only leaderboard link (kept if it already has one)."""
+    if not study.public_token:
+        study.public_token = secrets.token_urlsafe(32)
+        study.save(update_fields=["public_token", "updated_at"])
+    return study.public_token
+
+
+def revoke_public_link(study):
+    """The old link answers 404 from now on; a new link gets a new token."""
+    study.public_token = None
+    study.save(update_fields=["public_token", "updated_at"])

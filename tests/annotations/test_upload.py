@@ -196,3 +196,19 @@ def test_cli_import_and_noop(study, tmp_path, capsys):
     call_command("import_outputs", study.slug, str(path))
     assert "Nothing changed: all 6 rows were already loaded." in capsys.readouterr().out
     assert OutputUpload.objects.get().uploaded_by is None
+
+
+class FailingFile(io.BytesIO):
+    """A file whose storage fails part-way through, as a disk or network share can."""
+
+    def readline(self, *args):
+        if self.tell() > 200:
+            raise OSError("disk read failed")
+        return super().readline(*args)
+
+
+def test_a_read_failure_mid_file_reaches_the_caller_and_writes_nothing(study, monkeypatch):
+    monkeypatch.setattr(services, "CHUNK_ROWS", 2)
+    with pytest.raises(OSError, match="disk read failed"):
+        services.import_outputs(study, FailingFile(jsonl(rows(n_items=20))), filename="x.jsonl")
+    assert (Item.objects.count(), Response.objects.count()) == (0, 0)

@@ -93,6 +93,8 @@ BAD_INPUTS = [
         "entry 2 has no 'generator'", line=3, field="generator", filename="model_outputs.json"),
     Bad("alpaca-bad-json", b'[\n {"instruction": "a", "output": "b",}\n]', "not valid JSON", line=2,
         column=37, filename="model_outputs.json"),
+    Bad("alpaca-bad-utf8", b'[\n {"instruction": "caf\xe9", "output": "b", "generator": "g"}\n]',
+        "byte 0xe9 is not valid UTF-8", line=2, column=22, filename="model_outputs.json"),
     Bad("alpaca-entry-not-object", b'["just text"]', "entry 1 of the list must be an object", line=1,
         filename="model_outputs.json"),
     Bad("alpaca-output-empty", b'[{"instruction": "a", "output": "", "generator": "g"}]', "is empty",
