@@ -33,3 +33,22 @@ class UploadForm(forms.Form):
 
 class StudyStatusForm(forms.Form):
     status = forms.ChoiceField(choices=Study.Status.choices)
+
+
+class StudySettingsForm(forms.ModelForm):
+    """What may change after creation; the slug and criteria stay fixed once rankings refer to them."""
+
+    class Meta:
+        model = Study
+        fields = ["title", "instructions", "responses_per_screen", "annotations_per_item", "allow_ties",
+                  "lease_minutes"]
+        widgets = {"instructions": forms.Textarea(attrs={"rows": 8})}
+        help_texts = {"lease_minutes": "An item not submitted within this time returns to the pool."}
+
+
+class CollaboratorForm(forms.Form):
+    username = forms.CharField(max_length=150, label="Username")
+
+
+class RankingImportForm(forms.Form):
+    file = forms.FileField(allow_empty_file=True, help_text="JSONL: one ranking per line.")

@@ -14,6 +14,7 @@ import orjson
 from psycopg.copy import QueuedLibpqWriter
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 from django.utils.text import slugify
@@ -120,6 +121,34 @@ def set_study_status(study, status):
     study.status = status
     study.save(update_fields=["status", "updated_at"])
     return study
+
+
+def update_study(study, **changes):
+    """Change a study's title, instructions and settings (slug and criteria stay fixed)."""
+    check_study(slug=study.slug, title=changes.get("title", study.title), criteria=None, instance=study,
+                responses_per_screen=changes.get("responses_per_screen", study.responses_per_screen),
+                annotations_per_item=changes.get("annotations_per_item", study.annotations_per_item))
+    for field, value in changes.items():
+        setattr(study, field, value)
+    study.save()
+    return study
+
+
+def add_collaborator(study, username):
+    """Give an existing user the researcher role on a study."""
+    User = get_user_model()
+    user = User.objects.filter(username=username).first()
+    if user is None:
+        raise StudyInvalid({"username": f"no user '{username}'; they need an account first"})
+    existing = Membership.objects.filter(study=study, user=user).first()
+    if existing and existing.role == Membership.Role.RESEARCHER:
+        raise StudyInvalid({"username": f"{username} is already a researcher of this study"})
+    if existing and existing.role == Membership.Role.ANNOTATOR and existing.study.assignments.filter(
+            annotator=user).exists():
+        # A researcher sees system names; someone who has ranked items of this study must stay blind.
+        raise StudyInvalid({"username": f"{username} has already annotated this study and must stay blind "
+                                        "to its systems; invite another account"})
+    return add_member(study, user, Membership.Role.RESEARCHER)
 
 
 def add_member(study, user, role):

@@ -13,6 +13,8 @@ urlpatterns = [
     path("studies/<slug:slug>/", views.study_detail, name="study_detail"),
     path("studies/<slug:slug>/upload/", views.study_upload, name="study_upload"),
     path("studies/<slug:slug>/status/", views.study_status, name="study_status"),
+    path("studies/<slug:slug>/edit/", views.study_edit, name="study_edit"),
+    path("studies/<slug:slug>/researchers/", views.study_researchers, name="study_researchers"),
     path("studies/<slug:slug>/items/<path:external_id>/", views.item_detail, name="item_detail"),
     path("api/", include("annotations.api_urls")),
 ]

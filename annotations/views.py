@@ -11,7 +11,7 @@ from rest_framework.authtoken.models import Token
 
 from . import selectors, services
 from .selectors import count_per_study
-from .forms import StudyForm, StudyStatusForm, UploadForm
+from .forms import CollaboratorForm, StudyForm, StudySettingsForm, StudyStatusForm, UploadForm
 from .models import Item, Study, System
 
 
@@ -108,6 +108,39 @@ def study_status(request, slug):
         else:
             messages.success(request, f"The study is now {study.get_status_display().lower()}.")
     return redirect(study)
+
+
+@login_required
+def study_edit(request, slug):
+    study = researcher_study(request, slug)
+    form = StudySettingsForm(request.POST or None, instance=study)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.update_study(Study.objects.get(pk=study.pk), **form.cleaned_data)
+        except services.StudyInvalid as exc:
+            for field, message in exc.errors.items():
+                form.add_error(field if field in form.fields else None, message)
+        else:
+            messages.success(request, "Study settings saved.")
+            return redirect(study)
+    return render(request, "annotations/study_edit.html", {"study": study, "form": form})
+
+
+@login_required
+def study_researchers(request, slug):
+    study = researcher_study(request, slug)
+    form = CollaboratorForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.add_collaborator(study, form.cleaned_data["username"])
+        except services.StudyInvalid as exc:
+            form.add_error("username", exc.errors["username"])
+        else:
+            messages.success(request, f"{form.cleaned_data['username']} is now a researcher of this study.")
+            return redirect("study_researchers", slug=study.slug)
+    researchers = study.memberships.filter(role="researcher").select_related("user").order_by("created_at")
+    return render(request, "annotations/study_researchers.html",
+                  {"study": study, "form": form, "researchers": researchers})
 
 
 @login_required

@@ -107,3 +107,47 @@ def test_api_token_page_creates_and_replaces(web):
     assert "Authorization: Token " in first
     second = web.post("/account/token/", follow=True).content.decode()
     assert "the old one no longer works" in second
+
+
+def test_edit_settings_saves_and_explains(web, study):
+    page = web.get("/studies/pilot/edit/").content.decode()
+    assert "stay fixed" in page
+    reply = web.post("/studies/pilot/edit/", {"title": "Renamed", "instructions": "Be kind.",
+                                              "responses_per_screen": 3, "annotations_per_item": 5,
+                                              "lease_minutes": 20})
+    assert reply.status_code == 302
+    study.refresh_from_db()
+    assert (study.title, study.responses_per_screen, study.annotations_per_item, study.lease_minutes) == (
+        "Renamed", 3, 5, 20)
+    bad = web.post("/studies/pilot/edit/", {"title": "", "responses_per_screen": 1, "annotations_per_item": 5,
+                                            "lease_minutes": 20})
+    assert bad.status_code == 200
+    study.refresh_from_db()
+    assert study.title == "Renamed"
+
+
+def test_add_collaborator(web, study, client):
+    UserFactory(username="cole")
+    reply = web.post("/studies/pilot/researchers/", {"username": "cole"}, follow=True)
+    assert "cole is now a researcher of this study" in reply.content.decode()
+    again = web.post("/studies/pilot/researchers/", {"username": "cole"})
+    assert "already a researcher" in again.content.decode()
+    missing = web.post("/studies/pilot/researchers/", {"username": "ghost"})
+    assert "no user &#x27;ghost&#x27;" in missing.content.decode()
+    client.force_login(UserFactory(username="cole"))
+    assert client.get("/studies/pilot/").status_code == 200
+
+
+def test_an_annotator_who_ranked_cannot_become_a_researcher(web, study):
+    from django.utils import timezone
+
+    from annotations.models import Assignment
+    from tests.factories import ItemFactory
+
+    annotator = UserFactory(username="ann")
+    services.add_member(study, annotator, "annotator")
+    Assignment.objects.create(study=study, item=ItemFactory(study=study), annotator=annotator,
+                              leased_at=timezone.now(), expires_at=timezone.now())
+    reply = web.post("/studies/pilot/researchers/", {"username": "ann"})
+    assert "must stay blind" in reply.content.decode()
+    assert not study.is_researcher(annotator)
