@@ -215,7 +215,7 @@ class TaggedStrategy(Strategy):
 
 
 class ChainOfEmpathy(TaggedStrategy):
-    """Chain of Empathy (Lee et al., arXiv 2311.04915): emotion, its causes, then one therapy's lens."""
+    """Chain of Empathy (Lee et al., arXiv 2311.04915): emotion, causes, one therapy's lens."""
 
     therapy: ClassVar[str] = ""
     lens: ClassVar[str] = ""
@@ -321,12 +321,12 @@ class Custom(Strategy):
             raise TemplateError("the template is empty")
         if not isinstance(self.system, str):
             raise TemplateError("the system prompt must be text (empty for none)")
-        if "{post}" not in self.template:
-            raise TemplateError("the template must contain {post}, where the post is put")
         # Only {post} is filled in, so any other {name} is almost certainly a typo like {Post}.
         others = sorted(set(re.findall(r"\{\s*\w+\s*\}", self.template)) - {"{post}"})
         if others:
             raise TemplateError(f"unknown placeholder {others[0]}: only {{post}} is filled in")
+        if "{post}" not in self.template:
+            raise TemplateError("the template must contain {post}, where the post is put")
         delimiters = {
             "reasoning opening": self.think[0], "reasoning closing": self.think[1],
             "answer opening": self.answer[0], "answer closing": self.answer[1],

@@ -23,7 +23,8 @@ class SamplingParams:
         if not 0 < self.top_p <= 1:
             raise ValueError(f"top_p must be above 0 and at most 1, not {self.top_p}")
         if not (isinstance(self.max_tokens, int) and self.max_tokens >= 1):
-            raise ValueError(f"max_tokens must be a whole number of at least 1, not {self.max_tokens}")
+            raise ValueError(f"max_tokens must be a whole number, at least 1, not "
+                             f"{self.max_tokens}")
         if self.seed is not None and not isinstance(self.seed, int):
             raise ValueError(f"seed must be a whole number or None, not {self.seed!r}")
 

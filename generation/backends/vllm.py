@@ -2,6 +2,7 @@
 serving the same model, each kept busy with up to `max_in_flight` requests for continuous batching.
 """
 import asyncio
+import collections
 import contextlib
 import json
 import math
@@ -74,30 +75,62 @@ class _Server:
 
 
 class _Balancer:
-    """Least-in-flight over the servers with room, round robin among equals, servers that just
-    failed last; the caller's slot guarantees one server has room (see VLLMBackend._run_all)."""
+    """Hands out servers with room: least in flight first, round robin among equals.
+
+    A server that failed to answer at all (connection refused, 429, 502-504) cools down, longer
+    after each failure in a row. While another server is healthy, requests wait for its room
+    rather than go to a cooling one, and a server that failed gets one request at a time until
+    it answers again, so a dead server costs one attempt per cooldown, not a burst of them.
+    With no healthy server left, they are all used as usual and the retries' backoff paces them.
+    """
 
     def __init__(self, servers, per_server, cooldown_base, cooldown_max):
         self.servers = servers
         self.per_server = per_server
         self.cooldown_base, self.cooldown_max = cooldown_base, cooldown_max
         self.turn = 0
+        self.waiters = collections.deque()
 
-    def pick(self):
+    async def acquire(self):
+        while True:
+            server, wake_at = self._choose()
+            if server is not None:
+                server.in_flight += 1
+                return server
+            waiter = asyncio.get_running_loop().create_future()
+            self.waiters.append(waiter)
+            timeout = None if wake_at is None else max(0.0, wake_at - time.monotonic())
+            try:
+                await asyncio.wait_for(waiter, timeout)
+            except TimeoutError:
+                pass
+
+    def release(self, server):
+        server.in_flight -= 1
+        while self.waiters:
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    def _choose(self):
+        """(server, None) to send to; or (None, when a cooldown ends, or None) to wait."""
         now = time.monotonic()
         self.turn += 1
         count = len(self.servers)
+        any_healthy = any(server.failures == 0 for server in self.servers)
         best, best_rank = None, None
         for i in range(count):
             server = self.servers[(self.turn + i) % count]
-            if server.in_flight >= self.per_server:
+            room = self.per_server if server.failures == 0 or not any_healthy else 1
+            if server.in_flight >= room:
                 continue
-            rank = (server.cool_until > now, server.in_flight)
+            rank = (server.cool_until > now, server.in_flight, server.cool_until)
             if best is None or rank < best_rank:
                 best, best_rank = server, rank
-        if best is None:
-            raise RuntimeError("no server has room although a slot was held")
-        return best
+        if best is None or best.cool_until <= now or not any_healthy:
+            return best, None
+        return None, best.cool_until
 
     def record(self, server, outcome):
         if isinstance(outcome, _Success):
@@ -213,11 +246,8 @@ class VLLMBackend(Backend):
             # away, so a cancelled job stops using the GPUs too.
             run.stop()
 
-    async def _run_all(self, requests, emit):
-        # One slot per request in flight, at most max_in_flight per server: while a slot is held
-        # the others hold at most capacity - 1, so some server always has room.
-        capacity = self.max_in_flight * len(self.base_urls)
-        slots = asyncio.Semaphore(capacity)
+    async def _run_all(self, requests, emit, stop):
+        """Send every request, emitting each result; setting `stop` abandons what is left."""
         lane_size = min(LANE_CONNECTIONS, self.max_in_flight)
         lanes_per_server = math.ceil(self.max_in_flight / lane_size)
         limits = httpx.Limits(max_connections=lane_size, max_keepalive_connections=lane_size)
@@ -236,16 +266,27 @@ class VLLMBackend(Backend):
                 servers.append(_Server(url, lanes))
             balancer = _Balancer(servers, self.max_in_flight, self.backoff_base,
                                  self.backoff_max)
-            async with asyncio.TaskGroup() as group:
-                # Requests start as slots free up rather than all at once, so a batch of any
-                # size costs memory only for what is in flight.
-                for request in requests:
-                    await slots.acquire()
-                    group.create_task(self._complete(balancer, slots, request, emit))
+            work = asyncio.create_task(self._send_all(balancer, requests, emit))
+            stopped = asyncio.create_task(stop.wait())
+            await asyncio.wait({work, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            stopped.cancel()
+            # Only the sending is cancelled, never this task: a cancellation landing while the
+            # clients close would leave their sockets open.
+            work.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await work
 
-    async def _complete(self, balancer, slots, request, emit):
+    async def _send_all(self, balancer, requests, emit):
+        async with asyncio.TaskGroup() as group:
+            # Requests start as servers have room rather than all at once, so a batch of any
+            # size costs memory only for what is in flight.
+            for request in requests:
+                server = await balancer.acquire()
+                group.create_task(self._complete(balancer, server, request, emit))
+
+    async def _complete(self, balancer, server, request, emit):
+        """Send one request, retrying on another server pick each time; `server` is acquired."""
         started = time.monotonic()
-        held = True
         try:
             body = self._encode(request)
             if isinstance(body, _Failure):
@@ -254,29 +295,25 @@ class VLLMBackend(Backend):
             attempt = 0
             while True:
                 attempt += 1
-                server = balancer.pick()
                 lane = server.lane()
-                server.in_flight += 1
                 lane.in_flight += 1
                 try:
                     outcome = await self._attempt(lane.client, server.url, body)
                 finally:
-                    server.in_flight -= 1
                     lane.in_flight -= 1
                 balancer.record(server, outcome)
                 if (isinstance(outcome, _Success) or not outcome.retryable
                         or attempt > self.max_retries):
                     emit(self._result(request, outcome, attempt, started, server.url))
                     return
-                # A request waiting to retry gives its slot to one that can run now.
-                slots.release()
-                held = False
+                # A request waiting to retry gives its place to one that can be sent now.
+                balancer.release(server)
+                server = None
                 await asyncio.sleep(self._backoff(attempt, outcome.retry_after))
-                await slots.acquire()
-                held = True
+                server = await balancer.acquire()
         finally:
-            if held:
-                slots.release()
+            if server is not None:
+                balancer.release(server)
 
     def _encode(self, request):
         sampling = request.sampling
@@ -433,7 +470,7 @@ class _Run:
         self.backend, self.requests = backend, requests
         self.results = queue.Queue()
         self.stopping = False
-        self.task = None
+        self.loop = self.stop_event = None
         self.thread = threading.Thread(target=self._main, name="vllm-backend", daemon=True)
 
     def start(self):
@@ -442,25 +479,24 @@ class _Run:
     def _main(self):
         try:
             asyncio.run(self._run())
-        except asyncio.CancelledError:
-            pass
         except BaseException as exc:  # handed to the caller's thread, which re-raises it
             self.results.put(exc)
 
     async def _run(self):
-        # Set before reading `stopping`, while stop() sets `stopping` before reading `task`: so
-        # either this sees the stop or stop() sees the task to cancel.
-        self.task = asyncio.current_task()
+        self.stop_event = asyncio.Event()
+        # Set after the event and before reading `stopping`, while stop() sets `stopping` before
+        # reading `loop`: so either this sees the stop or stop() sees the loop to signal.
+        self.loop = asyncio.get_running_loop()
         if self.stopping:
             return
-        await self.backend._run_all(self.requests, self.results.put)
+        await self.backend._run_all(self.requests, self.results.put, self.stop_event)
 
     def stop(self):
         self.stopping = True
-        task = self.task
-        if task is not None:
+        loop = self.loop
+        if loop is not None:
             try:
-                task.get_loop().call_soon_threadsafe(task.cancel)
+                loop.call_soon_threadsafe(self.stop_event.set)
             except RuntimeError:
                 pass  # the loop has already finished
         self.thread.join()

@@ -8,6 +8,7 @@ import json
 import re
 import threading
 import time
+from dataclasses import dataclass
 
 REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
            408: "Request Timeout", 422: "Unprocessable Entity", 429: "Too Many Requests",
@@ -24,6 +25,15 @@ def reply_text(messages, seed=None):
     """The stand-in's deterministic reply: seven words derived from the request."""
     digest = prompt_digest(messages, seed)
     return "Reply " + " ".join(digest[i:i + 4] for i in range(0, 24, 4))
+
+
+@dataclass
+class Call:
+    body: object  # the parsed JSON, or None when it was not JSON
+    authorization: str | None
+    action: object
+    started: float  # time.monotonic() on arrival
+    finished: float | None = None  # when answered (or dropped); None while in flight
 
 
 def _words(text):
@@ -51,22 +61,25 @@ class StandIn:
     Actions: "ok", an HTTP status int (400, 429, 500, 503, ...), "timeout" (answers only after
     `hang_seconds`), "malformed" (200 with cut-off JSON), "bad-shape" (200, JSON but not a chat
     completion), "disconnect" (closes the connection without answering).
+    It records `calls` (a `Call` each, in arrival order), `count` and the most requests it held
+    at once, `max_in_flight`; `healthy = False` makes /health answer 503.
     """
 
     def __init__(self, *, delay=0.0, max_concurrent=None, template="{text}", fail_fraction=0.0,
-                 fail_status=503, fail_attempts=1, hang_seconds=30.0, model="standin-model",
-                 api_key=None, host="127.0.0.1", port=0):
+                 fail_status=503, fail_attempts=1, hang_seconds=30.0, retry_after=None,
+                 model="standin-model", api_key=None, host="127.0.0.1", port=0):
         self.delay, self.max_concurrent = delay, max_concurrent
         self.template = template
         self.fail_fraction, self.fail_status = fail_fraction, fail_status
         self.fail_attempts = fail_attempts
         self.hang_seconds = hang_seconds
+        self.retry_after = retry_after  # seconds, sent as Retry-After with 429 and 503
         self.model, self.api_key = model, api_key
         self.host, self.port = host, port
         self.healthy = True
         self._script = collections.deque()
         self._seen = collections.Counter()
-        self.calls = []  # (body, authorization header, action) per chat completion call
+        self.calls = []
         self.in_flight = 0
         self.max_in_flight = 0
         self._loop = self._thread = self._server = self._limit = None
@@ -82,12 +95,6 @@ class StandIn:
 
     def script(self, *actions):
         self._script.extend(actions)
-
-    def reset(self):
-        """Forget calls and the concurrency peak, keeping the behaviour."""
-        self.calls = []
-        self.max_in_flight = self.in_flight
-        self._seen.clear()
 
     def start(self):
         ready = threading.Event()
@@ -187,9 +194,12 @@ class StandIn:
         return keep_alive
 
     async def _send(self, writer, status, payload, keep_alive):
+        extra = ""
+        if status in (429, 503) and self.retry_after is not None:
+            extra = f"Retry-After: {self.retry_after:g}\r\n"
         head = (f"HTTP/1.1 {status} {REASONS.get(status, 'Status')}\r\n"
                 f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
-                f"Connection: {'keep-alive' if keep_alive else 'close'}\r\n\r\n")
+                f"Connection: {'keep-alive' if keep_alive else 'close'}\r\n{extra}\r\n")
         writer.write(head.encode("latin-1") + payload)
         await writer.drain()
 
@@ -217,19 +227,23 @@ class StandIn:
         """(status, payload) for one chat completion, or None to drop the connection."""
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        call = None
         try:
             try:
                 request = json.loads(body)
             except ValueError:
                 request = None
             action = self._action(request)
-            self.calls.append((request, headers.get("authorization"), action))
+            call = Call(request, headers.get("authorization"), action, time.monotonic())
+            self.calls.append(call)
             if self._limit is not None:
                 async with self._limit:
                     return await self._act(action, headers, request)
             return await self._act(action, headers, request)
         finally:
             self.in_flight -= 1
+            if call is not None:
+                call.finished = time.monotonic()
 
     async def _act(self, action, headers, request):
         if self.delay:
