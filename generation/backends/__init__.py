@@ -10,6 +10,8 @@ from .base import (
 # name -> "module:class"; adding a backend is adding its file and one line here.
 BACKENDS = {
     "vllm": "generation.backends.vllm:VLLMBackend",
+    "vllm-offline": "generation.backends.vllm_offline:VLLMOfflineBackend",
+    "transformers": "generation.backends.transformers:TransformersBackend",
 }
 
 __all__ = [

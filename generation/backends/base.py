@@ -80,6 +80,10 @@ class Backend(ABC):
     def generate(self, requests: Iterable[GenerationRequest]) -> list[GenerationResult]:
         """Results in the order of `requests`. Keys must be unique."""
 
+    def check(self):
+        """Raise BackendError when the backend cannot serve at all (a job then fails with the
+        reason before any item is tried); backends with something to check override this."""
+
     def stream(self, requests: Iterable[GenerationRequest]) -> Iterator[GenerationResult]:
         """Results as they finish, so the caller can store each at once; stopping the iteration
         (break, close) stops sending requests. Backends that can do better override this."""
