@@ -26,8 +26,7 @@ def served_models():
         return [], str(exc)
 
 
-def _generate_context(study, form):
-    models, problem = served_models()
+def _generate_context(study, form, models, problem):
     return {"study": study, "form": form, "served_models": models, "models_problem": problem,
             # Plain dicts: a template would call a strategy class, trying to instantiate it.
             "strategies": [{"name": cls.name, "label": cls.label, "description": cls.description}
@@ -38,7 +37,9 @@ def _generate_context(study, form):
 @login_required
 def generate(request, slug):
     study = researcher_study(request, slug)
-    form = GenerationForm(request.POST or None)
+    models, problem = served_models()
+    # One model served, as with a single vLLM server: nothing to choose, so it is filled in.
+    form = GenerationForm(request.POST or None, initial={"model": models[0]} if len(models) == 1 else None)
     if request.method == "POST" and form.is_valid():
         try:
             job = services.start_job(study, user=request.user, **form.job_options())
@@ -48,7 +49,7 @@ def generate(request, slug):
         else:
             return redirect("generation_job", slug=study.slug, job_id=job.id)
     status = 400 if form.errors else 200
-    return render(request, "generation/generate.html", _generate_context(study, form),
+    return render(request, "generation/generate.html", _generate_context(study, form, models, problem),
                   status=status)
 
 

@@ -60,6 +60,8 @@ def test_form_lists_the_served_models(web, study_with_items, settings, standin):
     settings.VLLM_BASE_URLS = [standin.url]
     html = web.get(reverse("generate", args=["gen"])).content.decode()
     assert '<option value="standin-model">' in html
+    # The only model served is filled in: nothing to choose.
+    assert 'name="model" id="id_model" value="standin-model"' in html
 
 
 def test_form_errors_show_in_place_and_nothing_starts(web, study_with_items, settings):
