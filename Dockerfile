@@ -12,4 +12,5 @@ RUN DEBUG=1 python manage.py collectstatic --noinput
 RUN useradd --create-home evalsite && mkdir -p /app/var && chown evalsite /app/var
 USER evalsite
 EXPOSE 8000
-CMD ["gunicorn", "evalsite.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
+# Workers, threads and timeouts: gunicorn.conf.py (read from /app), tunable with GUNICORN_* variables.
+CMD ["gunicorn", "evalsite.wsgi", "--bind", "0.0.0.0:8000"]

@@ -163,10 +163,15 @@ class Item(models.Model):
     metadata = models.JSONField(default=dict, blank=True)
     # An attention check: {"system": "<name>", "rule": "not_first" | "last" | "first"}; null if none.
     attention_check = models.JSONField(null=True, blank=True)
+    # How many of the site's assignments of this item were submitted (imports do not count). Kept by
+    # annotations/assignment.py, so that the next item (fewest first) comes off an index, not a count;
+    # it only orders the queue: quotas are always counted from the assignments themselves.
+    rankings_done = models.PositiveIntegerField(default=0, db_default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["study", "id"]
+        indexes = [models.Index(fields=["study", "rankings_done", "id"], name="item_next_for_annotation")]
         constraints = [
             models.UniqueConstraint(fields=["study", "external_id"], name="item_unique_external_id"),
             models.CheckConstraint(condition=~Q(external_id=""), name="item_external_id_not_empty"),

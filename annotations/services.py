@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
 import orjson
+import psycopg
 from psycopg.copy import QueuedLibpqWriter
 
 from django.conf import settings
@@ -537,13 +538,34 @@ def import_rankings(study, fileobj, *, filename="", user=None):
     if new:
         try:
             with transaction.atomic():
-                Ranking.objects.bulk_create(new, batch_size=2000)
-        except IntegrityError:
+                _insert_rankings(study, new)
+        except (IntegrityError, psycopg.IntegrityError):
             raise UploadRejected([ingest.RowError(
                 None, "some of these rankings were stored by another import at the same moment; nothing "
                       "from this file was written. Import the file again.")], status=409) from None
         leaderboard.rankings_changed(study)
     return summary
+
+
+RANKING_COLUMNS = ["study_id", "item_id", "criterion_id", "annotator_label", "ranking", "display_order",
+                   "seconds", "source", "attention_passed", "created_at"]
+
+
+def _insert_rankings(study, new):
+    """Store checked rankings: (item id, criterion id, label, ranking ids, display ids, seconds, attention)."""
+    imported = Ranking.Source.IMPORTED.value
+    if connection.vendor == "postgresql":
+        # COPY takes JSON as text, encoded here (bulk_insert encodes only `metadata` columns itself).
+        now = timezone.now().isoformat()
+        rows = [(study.pk, item_id, criterion_id, label, orjson.dumps(ranking).decode(),
+                 None if display is None else orjson.dumps(display).decode(), seconds, imported, attention, now)
+                for item_id, criterion_id, label, ranking, display, seconds, attention in new]
+        return bulk_insert(Ranking, RANKING_COLUMNS, rows)
+    Ranking.objects.bulk_create((
+        Ranking(study=study, item_id=item_id, criterion_id=criterion_id, annotator_label=label, ranking=ranking,
+                display_order=display, seconds=seconds, source=imported, attention_passed=attention)
+        for item_id, criterion_id, label, ranking, display, seconds, attention in new), batch_size=2000)
+    return len(new)
 
 
 class _RankingCheck:
@@ -555,7 +577,20 @@ class _RankingCheck:
         self.items = dict(Item.objects.filter(study=study).values_list("external_id", "id"))
         self.systems = dict(System.objects.filter(study=study).values_list("name", "id"))
         self.criteria = dict(Criterion.objects.filter(study=study).values_list("name", "id"))
-        self.answered = set(Response.objects.filter(item__study=study).values_list("item_id", "system_id"))
+        names = {pk: name for name, pk in self.systems.items()}
+        self.answered = {}  # item id -> names of the systems that answered it
+        for item_id, system_id in Response.objects.filter(item__study=study).values_list("item_id", "system_id"):
+            self.answered.setdefault(item_id, set()).add(names[system_id])
+        self.converted = {}  # tie groups of names -> (names, unknown names, groups of ids); few distinct
+
+    def _convert(self, ranking):
+        converted = self.converted.get(ranking)
+        if converted is None:
+            flat = {name for group in ranking for name in group}
+            unknown = sorted(flat - self.systems.keys())
+            ids = None if unknown else [[self.systems[name] for name in group] for group in ranking]
+            converted = self.converted[ranking] = (flat, unknown, ids)
+        return converted
 
     def _names(self, names, limit=12):
         names = sorted(names)
@@ -563,7 +598,7 @@ class _RankingCheck:
         return ", ".join(names[:limit]) + more if names else "none yet"
 
     def against_study(self, rows):
-        """(Ranking objects to create, how many are already stored identically, errors)."""
+        """(rankings to store as tuples for _insert_rankings, how many are stored identically, errors)."""
         errors, keyed = [], {}
         for row in rows:
             problems = []
@@ -581,14 +616,13 @@ class _RankingCheck:
                 problems.append(ingest.RowError(
                     row.line, f"'{row.annotator}' is reserved for this site's own annotators; give "
                               f"the annotator another name, e.g. 'ext-{row.annotator}'", "annotator"))
-            unknown = [name for group in row.ranking for name in group if name not in self.systems]
+            flat, unknown, ranking = self._convert(row.ranking)
             if unknown:
                 problems.append(ingest.RowError(
                     row.line, f"no system '{unknown[0]}' in this study; its systems are "
                               f"{self._names(self.systems)}", "ranking"))
             elif item_id is not None:
-                missing = [name for group in row.ranking for name in group
-                           if (item_id, self.systems[name]) not in self.answered]
+                missing = sorted(flat - self.answered.get(item_id, set()))
                 if missing:
                     problems.append(ingest.RowError(
                         row.line, f"system '{missing[0]}' has no response to item '{row.item_id}', so "
@@ -597,7 +631,6 @@ class _RankingCheck:
             if problems:
                 errors.extend(problems)
                 continue
-            ranking = [[self.systems[name] for name in group] for group in row.ranking]
             display = None if row.display_order is None else [self.systems[s] for s in row.display_order]
             keyed[(item_id, criterion_id, row.annotator)] = (row, ranking, display)
         stored = {}
@@ -614,12 +647,7 @@ class _RankingCheck:
         for key, (row, ranking, display) in keyed.items():
             old = stored.get(key)
             if old is None:
-                new.append(Ranking(
-                    study=self.study, item_id=key[0], criterion_id=key[1], annotator=None,
-                    annotator_label=row.annotator, ranking=ranking, display_order=display,
-                    seconds=row.seconds, attention_passed=row.attention_passed,
-                    source=Ranking.Source.IMPORTED,
-                ))
+                new.append((key[0], key[1], row.annotator, ranking, display, row.seconds, row.attention_passed))
                 continue
             differs = [name for name, mine, theirs in (
                 ("ranking", _tie_groups(ranking), _tie_groups(old[0])),

@@ -16,5 +16,7 @@ urlpatterns = [
     path("studies/<slug:slug>/edit/", views.study_edit, name="study_edit"),
     path("studies/<slug:slug>/researchers/", views.study_researchers, name="study_researchers"),
     path("studies/<slug:slug>/items/<path:external_id>/", views.item_detail, name="item_detail"),
+    path("", include("annotations.urls_annotate")),
+    path("", include("annotations.urls_leaderboard")),
     path("api/", include("annotations.api_urls")),
 ]

@@ -10,6 +10,7 @@ from django.views.decorators.http import require_GET, require_POST
 from rest_framework.authtoken.models import Token
 
 from . import selectors, services
+from .progress import annotator_studies
 from .selectors import count_per_study
 from .forms import CollaboratorForm, StudyForm, StudySettingsForm, StudyStatusForm, UploadForm
 from .models import Item, Study, System
@@ -27,7 +28,9 @@ def home(request):
         .annotate(n_items=count_per_study(Item), n_systems=count_per_study(System))
         .select_related("owner")
     )
-    return render(request, "annotations/home.html", {"studies": studies})
+    # Annotators see the studies they rank here, and nothing of the researchers' side of them.
+    annotating = annotator_studies(request.user)
+    return render(request, "annotations/home.html", {"studies": studies, "annotating": annotating})
 
 
 @login_required

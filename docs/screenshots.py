@@ -1,13 +1,15 @@
 """Take the README's screenshots from a running demo site (make demo), in Debian's chromium.
 
-Usage: python docs/screenshots.py [BASE_URL]   (default http://127.0.0.1:8000)
+Usage: python docs/screenshots.py [BASE_URL] [--ranking]   (default http://127.0.0.1:8000;
+--ranking takes only the annotator's ranking screens)
 """
 import sys
 from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-BASE = (sys.argv[1] if len(sys.argv) > 1 else "http://127.0.0.1:8000").rstrip("/")
+URLS = [arg for arg in sys.argv[1:] if not arg.startswith("--")]
+BASE = (URLS[0] if URLS else "http://127.0.0.1:8000").rstrip("/")
 OUT = Path(__file__).resolve().parent
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]
@@ -17,7 +19,7 @@ def login(page, username, password):
     page.goto(f"{BASE}/login/")
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", password)
-    page.click("button[type=submit]")
+    page.click("main button[type=submit]")  # the topbar has buttons too (language, log out)
 
 
 def main():
@@ -34,10 +36,54 @@ def main():
         page.click("#upload button[type=submit]")
         page.wait_for_selector("#upload-result .notice")
         page.locator("#upload").screenshot(path=OUT / "upload-errors.png")
+        page.goto(f"{BASE}/studies/empathy-demo/leaderboard/")
+        # The first criterion in full (the second repeats its layout).
+        box = page.locator("#criterion-overall").bounding_box()
+        page.screenshot(path=OUT / "leaderboard.png", full_page=True,
+                        clip={"x": 0, "y": 0, "width": 1280, "height": box["y"] + box["height"] + 16})
         page.goto(f"{BASE}/studies/empathy-demo/items/post-26/")
         page.screenshot(path=OUT / "item-page.png", full_page=False)
+        ranking_screens(browser)
         browser.close()
 
 
+def ranking_screens(browser):
+    """The annotator's ranking screen: desktop and phone widths, and the desktop in Chinese."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    login(page, "annotator", "annotator-demo")
+    page.goto(f"{BASE}/annotate/empathy-demo/work/")
+    overall, comforting = page.locator("fieldset.criterion").all()
+    for letter in "CAEBD":
+        overall.locator(f".tray .token[data-letter={letter}]").click()
+    overall.locator(".ranked .token[data-letter=A]").focus()
+    page.keyboard.press("=")  # A tied with C
+    comforting.locator(".tray .token[data-letter=A]").click()
+    page.click(".post summary")  # the post folds away once read, and the cards move up
+    page.evaluate("window.scrollTo(0, 0)")
+    page.mouse.move(0, 0)
+    page.screenshot(path=OUT / "ranking-desktop.png")
+    page.click("button[lang=zh-hans]")  # a reload: the placements come back from the browser
+    page.wait_for_selector("html[lang=zh-hans]")
+    page.screenshot(path=OUT / "ranking-desktop-zh.png")
+    page.click("button[lang=en]")
+    page.close()
+    phone = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    login(phone, "annotator", "annotator-demo")
+    phone.goto(f"{BASE}/annotate/empathy-demo/work/")
+    phone.evaluate("document.querySelector('#response-B').scrollIntoView({block: 'start'})")
+    phone.click(".sheet-toggle")
+    first = phone.locator("fieldset.criterion").first
+    for letter in "BDA":
+        first.locator(f".tray .token[data-letter={letter}]").tap()
+    phone.screenshot(path=OUT / "ranking-phone.png")
+    phone.close()
+
+
 if __name__ == "__main__":
-    main()
+    if "--ranking" in sys.argv:
+        with sync_playwright() as p:
+            chromium = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+            ranking_screens(chromium)
+            chromium.close()
+    else:
+        main()

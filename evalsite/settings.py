@@ -210,3 +210,23 @@ if not DEBUG:
 # vLLM's OpenAI-compatible servers (several serving the same model share the load).
 VLLM_BASE_URLS = envlist("VLLM_BASE_URLS", ["http://127.0.0.1:8000/v1"])
 VLLM_API_KEY = os.environ.get("VLLM_API_KEY", "")
+
+# Generation jobs (generation/): their tasks run on a queue of their own, so a long job never
+# holds up leaderboard refreshes; the worker consumes both queues (docker-compose.yml).
+CELERY_TASK_ROUTES = {"generation.tasks.*": {"queue": "generation"}}
+# Items per task: small enough that a redelivered chunk repeats little, large enough to keep
+# GENERATION_MAX_IN_FLIGHT requests busy with few tasks.
+GENERATION_CHUNK_SIZE = envint("GENERATION_CHUNK_SIZE", 64)
+GENERATION_MAX_IN_FLIGHT = envint("GENERATION_MAX_IN_FLIGHT", 64)  # per vLLM server
+GENERATION_REQUEST_TIMEOUT = envint("GENERATION_REQUEST_TIMEOUT", 600)  # seconds per request
+GENERATION_BACKEND_RETRIES = envint("GENERATION_BACKEND_RETRIES", 3)  # per request, in the task
+# Then the chunk task itself retries its still-failing items, backing off exponentially.
+GENERATION_TASK_RETRIES = envint("GENERATION_TASK_RETRIES", 5)
+GENERATION_RETRY_BACKOFF = envint("GENERATION_RETRY_BACKOFF", 10)  # seconds, doubled per retry
+GENERATION_RETRY_BACKOFF_MAX = envint("GENERATION_RETRY_BACKOFF_MAX", 600)
+# How often a worker sweeps Redis for tasks whose worker died before acknowledging them (kombu
+# scans every interval x throttle seconds; each task comes back once visibility_timeout passed).
+CELERY_BROKER_TRANSPORT_OPTIONS.update(
+    unacked_restore_interval=envint("CELERY_UNACKED_RESTORE_INTERVAL", 10),
+    unacked_restore_throttle=envint("CELERY_UNACKED_RESTORE_THROTTLE", 10),
+)

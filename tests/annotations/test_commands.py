@@ -2,7 +2,8 @@
 import pytest
 from django.core.management import CommandError, call_command
 
-from annotations.models import Membership, Response, Study
+from annotations import leaderboard
+from annotations.models import Membership, Ranking, Response, Study
 
 pytestmark = pytest.mark.django_db
 
@@ -52,9 +53,18 @@ def test_demo_loads_study_and_accounts_and_is_idempotent(settings, capsys):
     assert set(study.memberships.values_list("user__username", "role")) == {
         ("researcher", Membership.Role.RESEARCHER), ("annotator", Membership.Role.ANNOTATOR)}
     assert all(s.description for s in study.systems.all())
+    assert "Demo rankings: 240 by 4 raters (imported)." in out
+    board = leaderboard.fresh(study).data
+    assert [c["name"] for c in board["criteria"]] == ["overall", "comforting"]
+    for criterion in board["criteria"]:
+        systems = criterion["leaderboard"]["systems"]
+        assert len(systems) == 5 and all(s["n"] == 120 for s in systems)
+        assert systems[0]["system"] == "empathy-r1-style" and systems[-1]["system"] == "short-baseline"
     call_command("demo")
-    assert "(already loaded)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "(already loaded)" in out and "Demo rankings: 240 by 4 raters (already imported)." in out
     assert Response.objects.filter(item__study=study).count() == 150
+    assert Ranking.objects.filter(study=study).count() == 240
 
 
 def test_demo_refuses_without_debug(settings):

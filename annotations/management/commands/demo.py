@@ -60,14 +60,21 @@ class Command(BaseCommand):
                     system.save(update_fields=["description"])
             if study.status == Study.Status.DRAFT:
                 services.set_study_status(study, Study.Status.OPEN)
+            # Rankings by four external raters, so that the leaderboard is full on first start.
+            with open(DEMO_DIR / "rankings.jsonl", "rb") as handle:
+                rankings = services.import_rankings(study, handle, filename="rankings.jsonl")
         loaded = "loaded" if summary.changed else "already loaded"
         self.stdout.write(self.style.SUCCESS(
             f"Demo study '{study.title}': {study.items.count()} posts, {study.systems.count()} systems ({loaded})."))
+        self.stdout.write(
+            f"Demo rankings: {rankings.rows} by {rankings.annotators} raters "
+            f"({'imported' if rankings.changed else 'already imported'}).")
         url = settings.SITE_URL.rstrip("/")
         self.stdout.write(f"\n  Open {url}/ and log in as:")
         for username, (password, role) in ACCOUNTS.items():
             self.stdout.write(f"    {role:<11} {username} / {password}")
-        self.stdout.write(f"  Study page: {url}/studies/{SLUG}/   API docs: {url}/api/docs/\n")
+        self.stdout.write(f"  Study page: {url}/studies/{SLUG}/   API docs: {url}/api/docs/")
+        self.stdout.write(f"  Leaderboard: {url}/studies/{SLUG}/leaderboard/\n")
 
     def _accounts(self):
         User = get_user_model()

@@ -1,0 +1,202 @@
+"""The ranking screen in a real browser (Debian's chromium, headless, through Playwright): log in,
+rank by dragging, rank with the keyboard alone, submit, see progress move, reload and resume;
+the layout at desktop and phone widths, in English and Chinese."""
+import os
+import shutil
+
+import pytest
+from django.core.management import call_command
+
+from annotations.models import Assignment, Ranking, Response
+
+# Playwright's sync API runs an event loop in this thread; Django refuses ORM calls there unless told.
+os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync"]
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not shutil.which(CHROMIUM):
+        message = f"needs Debian's chromium at {CHROMIUM}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def site(live_server):
+    call_command("demo", "--force", verbosity=0)
+    return live_server.url
+
+
+def annotator_page(browser, site, viewport=DESKTOP, locale=None):
+    context = browser.new_context(viewport=viewport, locale=locale or "en-GB",
+                                  has_touch=viewport is PHONE, is_mobile=viewport is PHONE)
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.errors = errors
+    page.goto(f"{site}/login/")
+    page.fill("input[name=username]", "annotator")
+    page.fill("input[name=password]", "annotator-demo")
+    page.click("main button[type=submit]")
+    page.wait_for_url(f"{site}/")
+    return page
+
+
+def drag_to_end(token, ranked):
+    """Drag a letter to just below the ranking's last entry (where a person would drop it)."""
+    box = ranked.bounding_box()
+    token.drag_to(ranked, target_position={"x": box["width"] / 2, "y": box["height"] - 3})
+
+
+def stored(criterion):
+    """The stored ranking for a criterion, as tie groups of letters in the assignment's display."""
+    ranking = Ranking.objects.select_related("assignment").get(criterion__name=criterion, source="annotated")
+    assignment = ranking.assignment
+    system_of = dict(Response.objects.filter(pk__in=assignment.handles.values()).values_list("pk", "system_id"))
+    letter_of = {system_of[assignment.handles[h]]: "ABCDE"[i] for i, h in enumerate(assignment.display_order)}
+    return ["".join(letter_of[s] for s in group) for group in ranking.ranking]
+
+
+def test_rank_by_dragging_submit_and_see_progress(browser, site):
+    page = annotator_page(browser, site)
+    playwright_api.expect(page.locator("h1")).to_have_text("Your annotation work")
+    page.click("text=Start")
+    page.click("a.button.primary")  # the start page: instructions, then Start
+    page.wait_for_selector("#work")
+    playwright_api.expect(page.locator("#progress")).to_contain_text("0 of 30 done")
+    overall, comforting = page.locator("fieldset.criterion").all()
+    for letter in "DBEAC":
+        drag_to_end(overall.locator(f".tray .token[data-letter={letter}]"), overall.locator(".ranked"))
+    # reorder inside the ranking by dragging C above B
+    overall.locator(".ranked .token[data-letter=C]").drag_to(overall.locator(".ranked .token[data-letter=B]"))
+    for letter in "ABCDE":
+        drag_to_end(comforting.locator(f".tray .token[data-letter={letter}]"), comforting.locator(".ranked"))
+    page.click(".rank-actions button.primary")
+    playwright_api.expect(page.locator("#progress")).to_contain_text("1 of 30 done")
+    assert stored("overall") == ["D", "C", "B", "E", "A"]
+    assert stored("comforting") == ["A", "B", "C", "D", "E"]
+    assert page.errors == []
+
+
+def test_rank_with_the_keyboard_alone(browser, site):
+    page = annotator_page(browser, site)
+    page.goto(f"{site}/annotate/empathy-demo/work/")
+    for _ in range(40):  # Tab from the top of the page to the first response letter
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.classList.contains('token')"):
+            break
+    focused = "document.activeElement.dataset.letter"
+    assert page.evaluate(focused) == "A"
+    for criterion in range(2):
+        for _ in range(5):  # Enter places the focused letter last; Tab moves to the next unplaced one
+            page.keyboard.press("Enter")
+            page.keyboard.press("Tab")
+        if criterion == 0:
+            page.keyboard.press("Shift+Tab")  # back to E, the last placed
+            assert page.evaluate(focused) == "E"
+            page.keyboard.press("1")  # E to the top
+            page.keyboard.press("ArrowDown")  # ... then one down, below A
+            page.keyboard.press("=")  # tied with A
+            page.keyboard.press("Tab")
+            page.keyboard.press("Tab")
+            page.keyboard.press("Tab")
+            page.keyboard.press("Tab")  # past B, C, D: the first letter of the next criterion
+    page.keyboard.type("Warm and specific.")  # Tab left the last criterion: the rationale
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")  # Submit ranking
+    playwright_api.expect(page.locator("#progress")).to_contain_text("1 of 30 done")
+    assert stored("overall") == ["AE", "B", "C", "D"]
+    assert stored("comforting") == ["A", "B", "C", "D", "E"]
+    assert Assignment.objects.get(status="submitted").rationale == "Warm and specific."
+    # the next item has the keyboard focus on its title, so the keyboard path goes on
+    page.wait_for_function("document.activeElement && document.activeElement.id === 'work-title'", timeout=5000)
+    assert page.errors == []
+
+
+def test_an_incomplete_ranking_is_refused_in_place(browser, site):
+    page = annotator_page(browser, site)
+    page.goto(f"{site}/annotate/empathy-demo/work/")
+    overall = page.locator("fieldset.criterion").first
+    overall.locator(".tray .token[data-letter=B]").click()  # a click places it at the end
+    page.click(".rank-actions button.primary")
+    playwright_api.expect(page.locator("#rank-message")).to_contain_text("Place every response")
+    assert overall.locator(".ranked .token").count() == 1  # what was placed stays placed
+    assert not Ranking.objects.filter(source="annotated").exists()
+
+
+def test_reload_mid_item_resumes_the_same_item_in_the_same_order(browser, site):
+    page = annotator_page(browser, site)
+    page.goto(f"{site}/annotate/empathy-demo/work/")
+    letters = "ts => Object.fromEntries(ts.map(t => [t.dataset.letter, t.dataset.handle]))"
+    cards = page.locator(".response-card .text").all_inner_texts()
+    overall = page.locator("fieldset.criterion").first
+    handles = overall.locator(".token").evaluate_all(letters)
+    overall.locator(".tray .token[data-letter=C]").click()
+    overall.locator(".tray .token[data-letter=A]").click()
+    page.reload()
+    # the same item, the same responses under the same letters, in the same order
+    assert page.locator(".response-card .text").all_inner_texts() == cards
+    assert overall.locator(".token").evaluate_all(letters) == handles
+    # ... and what was already placed is still placed
+    assert overall.locator(".ranked .token").evaluate_all("ts => ts.map(t => t.dataset.letter)") == ["C", "A"]
+    assert Assignment.objects.count() == 1
+
+
+def test_desktop_layout_cards_side_by_side_and_the_panel_stays_in_reach(browser, site, tmp_path):
+    page = annotator_page(browser, site)
+    page.goto(f"{site}/annotate/empathy-demo/work/")
+    a = page.locator("#response-A").bounding_box()
+    b = page.locator("#response-B").bounding_box()
+    assert a["y"] == b["y"] and b["x"] > a["x"] + a["width"]  # side by side
+    panel = page.locator(".rank-panel").bounding_box()
+    assert panel["x"] > b["x"]  # the ranking sits to the right of the cards
+    page.locator("#response-E").scroll_into_view_if_needed()
+    panel = page.locator(".rank-panel").bounding_box()
+    assert 0 <= panel["y"] < DESKTOP["height"]  # sticky: still on screen after scrolling down
+    page.screenshot(path=tmp_path / "desktop.png")
+    assert page.evaluate("document.documentElement.scrollWidth") <= DESKTOP["width"]
+
+
+def test_phone_layout_stacks_cards_and_keeps_the_ranking_at_hand(browser, site, tmp_path):
+    page = annotator_page(browser, site, viewport=PHONE)
+    page.goto(f"{site}/annotate/empathy-demo/work/")
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]  # no sideways scrolling
+    a = page.locator("#response-A").bounding_box()
+    b = page.locator("#response-B").bounding_box()
+    assert b["y"] > a["y"] + a["height"] - 1  # stacked
+    page.locator("#response-C").scroll_into_view_if_needed()
+    submit = page.locator(".rank-actions button.primary").bounding_box()
+    assert submit["y"] + submit["height"] <= PHONE["height"]  # the bottom sheet stays on screen
+    page.click(".sheet-toggle")  # raise the sheet and rank by tapping
+    for criterion in page.locator("fieldset.criterion").all():
+        for letter in "EDCBA":
+            criterion.locator(f".tray .token[data-letter={letter}]").tap()
+    page.screenshot(path=tmp_path / "phone.png")
+    page.click(".rank-actions button.primary")
+    playwright_api.expect(page.locator("#progress")).to_contain_text("1 of 30 done")
+    assert stored("overall") == ["E", "D", "C", "B", "A"]
+    assert page.errors == []
+
+
+def test_the_chinese_interface_in_the_browser(browser, site):
+    page = annotator_page(browser, site)
+    page.goto(f"{site}/annotate/empathy-demo/work/")
+    page.click("button[lang=zh-hans]")
+    playwright_api.expect(page.locator("#work-title")).to_have_text("为回复排序")
+    playwright_api.expect(page.locator(".rank-actions button.primary")).to_have_text("提交排序")
+    page.click(".rank-actions button.primary")
+    playwright_api.expect(page.locator("#rank-message")).to_contain_text("提交前请在每个问题下排好每一条回复")
