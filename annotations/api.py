@@ -4,7 +4,7 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response as APIResponse
 
@@ -35,6 +35,10 @@ class StudyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Crea
         return StudySerializer
 
     def perform_create(self, serializer):
+        # Annotators (invited or from a crowd platform) have accounts too; only researchers create.
+        if not self.request.user.has_perm("annotations.add_study"):
+            raise PermissionDenied("creating studies needs the researcher permission "
+                                   "'annotations.add_study'; ask an administrator")
         data = serializer.validated_data
         criteria = data.pop("criteria", None) or [{"name": "overall"}]
         try:

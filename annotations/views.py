@@ -1,7 +1,7 @@
 """Researcher pages: study list, study page with coverage and upload, item preview, API token."""
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
+from django.contrib.auth.decorators import login_required, permission_required
 from django.core.cache import cache
 from django.db import connection, transaction
 from django.http import JsonResponse
@@ -34,6 +34,7 @@ def home(request):
 
 
 @login_required
+@permission_required("annotations.add_study", raise_exception=True)
 def study_create(request):
     form = StudyForm(request.POST or None)
     if request.method == "POST" and form.is_valid():

@@ -3,6 +3,7 @@ import os
 
 import pytest
 import redis as redis_lib
+from django.contrib.auth.models import Permission
 from django.db import connection
 from rest_framework.test import APIClient
 
@@ -36,7 +37,9 @@ def redis_url():
 
 @pytest.fixture
 def researcher(db):
-    return UserFactory(username="rita")
+    user = UserFactory(username="rita")
+    user.user_permissions.add(Permission.objects.get(content_type__app_label="annotations", codename="add_study"))
+    return user
 
 
 @pytest.fixture

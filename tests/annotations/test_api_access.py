@@ -104,3 +104,12 @@ def test_openapi_schema_and_docs_are_served(client):
     assert "swagger-ui" in docs.content.decode()
     # Served from our own static files: no CDN is reachable for annotators or researchers.
     assert "cdn.jsdelivr" not in docs.content.decode()
+
+
+def test_creating_a_study_needs_the_researcher_permission(db):
+    client = APIClient()
+    client.force_authenticate(UserFactory(username="crowd-worker"))
+    reply = client.post("/api/studies/", {"slug": "x", "title": "X"}, format="json")
+    assert reply.status_code == 403
+    assert "annotations.add_study" in reply.json()["detail"]
+    assert not Study.objects.filter(slug="x").exists()

@@ -151,3 +151,13 @@ def test_an_annotator_who_ranked_cannot_become_a_researcher(web, study):
     reply = web.post("/studies/pilot/researchers/", {"username": "ann"})
     assert "must stay blind" in reply.content.decode()
     assert not study.is_researcher(annotator)
+
+
+def test_only_researchers_may_create_studies(client, db):
+    annotator = UserFactory(username="crowd-worker")
+    client.force_login(annotator)
+    assert client.get("/studies/new/").status_code == 403
+    assert client.post("/studies/new/", {"title": "x", "slug": "x", "criteria": "overall",
+                                         "responses_per_screen": 4, "annotations_per_item": 3}).status_code == 403
+    page = client.get("/").content.decode()
+    assert "New study" not in page and "ask an administrator" in page

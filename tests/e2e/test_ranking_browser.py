@@ -9,8 +9,6 @@ from django.core.management import call_command
 
 from annotations.models import Assignment, Ranking, Response
 
-# Playwright's sync API runs an event loop in this thread; Django refuses ORM calls there unless told.
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 playwright_api = pytest.importorskip("playwright.sync_api")
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -22,8 +20,21 @@ DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _orm_beside_playwright():
+    """Playwright's sync API runs an event loop in this thread; Django refuses ORM calls there
+    unless told. Only for these tests: set at import, it would leak into every later subprocess."""
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    yield
+    if previous is None:
+        del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
+    else:
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
 @pytest.fixture(scope="module")
-def browser():
+def browser(_orm_beside_playwright):
     if not shutil.which(CHROMIUM):
         message = f"needs Debian's chromium at {CHROMIUM}"
         if os.environ.get("CI"):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
@@ -85,6 +86,9 @@ class Command(BaseCommand):
                 user.set_password(password)
                 user.save()
             users[username] = user
+        # The demo researcher may create studies of their own; the annotator may not.
+        users["researcher"].user_permissions.add(Permission.objects.get(
+            content_type__app_label="annotations", codename="add_study"))
         return users
 
     def _study(self, owner):
