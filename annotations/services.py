@@ -3,16 +3,12 @@
 Views, serializers, commands and tasks call these; they validate first and write all or nothing.
 """
 import json
-import queue
 import re
 import secrets
-import threading
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
 import orjson
 import psycopg
-from psycopg.copy import QueuedLibpqWriter
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -204,13 +200,13 @@ def import_outputs(study, fileobj, *, filename="", file_format=None, replace=Fal
         raise UploadRejected([ingest.RowError(None, f"unknown format '{file_format}'; use one of "
                                                     f"{', '.join(ingest.FORMATS)}")])
     limits = ingest.Limits(settings.EVALSITE_MAX_TEXT_CHARS, settings.EVALSITE_MAX_REASONING_CHARS)
-    with transaction.atomic(), _checks_while_writing():
+    with transaction.atomic():
         writer = _OutputWriter(study, replace=replace)
         writer.summary.file_format = file_format
         errors = []
         truncated = False
         chunk = []
-        for result in _in_background(ingest.read_rows(fileobj, file_format, limits)):
+        for result in ingest.read_rows(fileobj, file_format, limits):
             if isinstance(result, ingest.RowError):
                 errors.append(result)
             else:
@@ -239,71 +235,6 @@ def import_outputs(study, fileobj, *, filename="", file_format=None, replace=Fal
             ResponseRevision.objects.filter(pk__in=writer.revision_ids).update(replaced_by=upload)
             summary.upload_id = upload.pk
         return summary
-
-
-@contextmanager
-def _checks_while_writing():
-    """Check foreign keys as rows arrive instead of all at commit (PostgreSQL defers Django's).
-
-    The checks then run on the database server while the parser reads the next rows, rather
-    than after everything else; the outcome is the same: a bad reference fails the upload.
-    """
-    if connection.vendor != "postgresql":
-        yield
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-    try:
-        yield
-    finally:
-        if not connection.needs_rollback:
-            with connection.cursor() as cursor:
-                cursor.execute("SET CONSTRAINTS ALL DEFERRED")
-
-
-def _in_background(rows, batch=1000, depth=16):
-    """Yield what `rows` yields, computed in a thread: the file is parsed while this thread
-    waits on the database. `rows` must not touch the database (connections are per thread)."""
-    results = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-    end = object()
-
-    def put(value):
-        while not stop.is_set():
-            try:
-                results.put(value, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce():
-        try:
-            batch_rows = []
-            for row in rows:
-                batch_rows.append(row)
-                if len(batch_rows) >= batch:
-                    if not put(batch_rows):
-                        return
-                    batch_rows = []
-            if (not batch_rows or put(batch_rows)) and put(end):
-                return
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which re-raises it
-            put(exc)
-
-    thread = threading.Thread(target=produce, name="upload-parser", daemon=True)
-    thread.start()
-    try:
-        while True:
-            got = results.get()
-            if got is end:
-                return
-            if isinstance(got, BaseException):
-                raise got
-            yield from got
-    finally:
-        stop.set()
-        thread.join()
 
 
 def _size_of(fileobj):
@@ -337,9 +268,7 @@ def bulk_insert(model, columns, rows):
         names = ", ".join(connection.ops.quote_name(c) for c in columns)
         connection.ensure_connection()
         with connection.connection.cursor() as cursor:
-            # A writer thread sends rows while this one formats the next: parsing overlaps sending.
-            writer = QueuedLibpqWriter(cursor)
-            with cursor.copy(f"COPY {table} ({names}) FROM STDIN", writer=writer) as copy:
+            with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
                 for row in rows:
                     if json_columns:
                         row = list(row)
