@@ -33,3 +33,5 @@ test: install-test
 bench: install-test
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} $(BIN)/python bench/ingest.py
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} $(BIN)/python bench/annotate.py
+	$(BIN)/python bench/leaderboard.py
+	$(BIN)/python bench/generate.py
