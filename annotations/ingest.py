@@ -214,7 +214,12 @@ def _iter_lines(fileobj):
         yield number, raw
 
 
-def _read_jsonl(fileobj, limits):
+OUTPUT_EXAMPLE = '{"item_id": "p1", "prompt": "...", "system": "...", "response": "..."}'
+
+
+def iter_json_lines(fileobj, example):
+    """Yield (line number, object) for each line of a binary JSONL file, or a located RowError
+    for a line that is not a JSON object (bad UTF-8, bad JSON, a list...). Blank lines are skipped."""
     for line_no, raw in _iter_lines(fileobj):
         if not raw.strip():
             continue
@@ -231,15 +236,22 @@ def _read_jsonl(fileobj, limits):
                 yield exc.error
                 continue
             except json.JSONDecodeError as exc:
-                yield RowError(line_no, f"not valid JSON ({exc.msg}); each line must be one JSON object",
-                               column=exc.colno)
+                yield RowError(line_no, f"not valid JSON ({exc.msg}); each line must be one JSON object "
+                                        f"such as {example}", column=exc.colno)
                 continue
             record = json.loads(text)  # accepted by the standard parser (e.g. NaN): use its reading
         if not isinstance(record, dict):
-            yield RowError(line_no, "must be a JSON object such as "
-                           '{"item_id": "p1", "prompt": "...", "system": "...", "response": "..."}')
+            yield RowError(line_no, f"must be a JSON object such as {example}")
             continue
-        result = validate_record(line_no, record, limits)
+        yield line_no, record
+
+
+def _read_jsonl(fileobj, limits):
+    for parsed in iter_json_lines(fileobj, OUTPUT_EXAMPLE):
+        if isinstance(parsed, RowError):
+            yield parsed
+            continue
+        result = validate_record(*parsed, limits)
         yield from result if isinstance(result, list) else (result,)
 
 

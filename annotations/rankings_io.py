@@ -3,13 +3,12 @@
 Streams the file and yields a `RankingRow` or a located `RowError`; it never touches the database,
 so `services.import_rankings` decides what is written (all or nothing).
 """
-import json
 import math
 from typing import NamedTuple
 
 import orjson
 
-from .ingest import RowError, _decode_line, _iter_lines, _Located
+from .ingest import RowError, iter_json_lines
 
 REQUIRED_FIELDS = ("item_id", "annotator", "criterion", "ranking")
 OPTIONAL_FIELDS = ("display_order", "seconds", "attention_passed")
@@ -174,29 +173,12 @@ def read_rankings(fileobj):
     (the same item, criterion and annotator twice in one file)."""
     seen = {}
     rows = errors = 0
-    for line_no, raw in _iter_lines(fileobj):
-        if not raw.strip():
-            continue
-        try:
-            record = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            try:
-                text = _decode_line(raw, line_no)
-                json.loads(text.rstrip("\r\n"))
-                record = json.loads(text)
-            except _Located as exc:
-                errors += 1
-                yield exc.error
-                continue
-            except json.JSONDecodeError as exc:
-                errors += 1
-                yield RowError(line_no, f"not valid JSON ({exc.msg}); each line must be one JSON object "
-                                        f"such as {EXAMPLE}", column=exc.colno)
-                continue
-        if not isinstance(record, dict):
+    for parsed in iter_json_lines(fileobj, EXAMPLE):
+        if isinstance(parsed, RowError):
             errors += 1
-            yield RowError(line_no, f"must be a JSON object such as {EXAMPLE}")
+            yield parsed
             continue
+        line_no, record = parsed
         result = validate_record(line_no, record)
         if isinstance(result, list):
             errors += len(result)

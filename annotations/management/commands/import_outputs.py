@@ -1,8 +1,9 @@
 """python manage.py import_outputs SLUG FILE [--replace] [--format jsonl|csv|alpaca]"""
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
 from annotations import ingest, services
-from annotations.models import Study
+
+from ._files import refuse, study_and_file
 
 
 class Command(BaseCommand):
@@ -16,23 +17,13 @@ class Command(BaseCommand):
                             help="overwrite responses that differ from the stored ones (old text kept)")
 
     def handle(self, *args, **options):
-        try:
-            study = Study.objects.get(slug=options["slug"])
-        except Study.DoesNotExist:
-            raise CommandError(f"no study '{options['slug']}'; create it with create_study") from None
-        try:
-            handle = open(options["file"], "rb")
-        except OSError as exc:
-            raise CommandError(f"cannot open {options['file']}: {exc.strerror}") from None
+        study, handle = study_and_file(options["slug"], options["file"])
         with handle:
             try:
                 summary = services.import_outputs(study, handle, filename=options["file"],
                                                   file_format=options["format"], replace=options["replace"])
             except services.UploadRejected as exc:
-                for error in exc.errors:
-                    self.stderr.write(f"{options['file']}: {error}")
-                more = "+" if exc.truncated else ""
-                raise CommandError(f"refused: {len(exc.errors)}{more} problem(s); nothing was written") from None
+                refuse(self, options["file"], exc)
         if summary.changed:
             self.stdout.write(self.style.SUCCESS(
                 f"Loaded {summary.rows} rows: {summary.responses_created} new responses, "
