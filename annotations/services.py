@@ -183,15 +183,7 @@ def import_outputs(study, fileobj, *, filename="", file_format=None, replace=Fal
     if study.status == Study.Status.CLOSED:
         raise UploadRejected([ingest.RowError(None, f"study '{study.slug}' is closed; reopen it "
                                                     "before adding responses")], status=409)
-    size = _size_of(fileobj)
-    if size == 0:
-        raise UploadRejected([ingest.RowError(None, "the file is empty (0 bytes); choose the file "
-                                                    "that holds the outputs")])
-    if size is not None and size > settings.EVALSITE_MAX_UPLOAD_BYTES:
-        raise UploadRejected([ingest.RowError(
-            None, f"the file is {size / 2**20:,.1f} MiB; the limit is "
-                  f"{settings.EVALSITE_MAX_UPLOAD_BYTES / 2**20:,.0f} MiB. Split it into several uploads.")],
-            status=413)
+    check_file_size(fileobj, "the file that holds the outputs")
     if file_format is None:
         head = fileobj.read(4096)
         fileobj.seek(0)
@@ -235,6 +227,18 @@ def import_outputs(study, fileobj, *, filename="", file_format=None, replace=Fal
             ResponseRevision.objects.filter(pk__in=writer.revision_ids).update(replaced_by=upload)
             summary.upload_id = upload.pk
         return summary
+
+
+def check_file_size(fileobj, what):
+    """Refuse an empty file, or one over EVALSITE_MAX_UPLOAD_BYTES, before reading a line of it."""
+    size = _size_of(fileobj)
+    if size == 0:
+        raise UploadRejected([ingest.RowError(None, f"the file is empty (0 bytes); choose {what}")])
+    if size is not None and size > settings.EVALSITE_MAX_UPLOAD_BYTES:
+        raise UploadRejected([ingest.RowError(
+            None, f"the file is {size / 2**20:,.1f} MiB; the limit is "
+                  f"{settings.EVALSITE_MAX_UPLOAD_BYTES / 2**20:,.0f} MiB. Split it into several uploads.")],
+            status=413)
 
 
 def _size_of(fileobj):
@@ -437,15 +441,7 @@ def import_rankings(study, fileobj, *, filename="", user=None):
     refused (rankings are never overwritten). Ties are accepted whatever the study's setting:
     they are data recorded elsewhere, and the statistics define them.
     """
-    size = _size_of(fileobj)
-    if size == 0:
-        raise UploadRejected([ingest.RowError(None, "the file is empty (0 bytes); choose the JSONL file "
-                                                    "that holds the rankings")])
-    if size is not None and size > settings.EVALSITE_MAX_UPLOAD_BYTES:
-        raise UploadRejected([ingest.RowError(
-            None, f"the file is {size / 2**20:,.1f} MiB; the limit is "
-                  f"{settings.EVALSITE_MAX_UPLOAD_BYTES / 2**20:,.0f} MiB. Split it into several files.")],
-            status=413)
+    check_file_size(fileobj, "the JSONL file that holds the rankings")
     check = _RankingCheck(study)
     rows, errors, truncated = [], [], False
     for result in rankings_io.read_rankings(fileobj):
