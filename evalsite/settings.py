@@ -101,6 +101,9 @@ TEMPLATES = [
 ]
 
 VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
+if not os.environ.get("DATABASE_URL"):
+    # The embedded default: SQLite cannot create its file in a folder that does not exist yet.
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'db.sqlite3'}",

@@ -84,3 +84,14 @@ def test_compose_refuses_to_start_without_a_secret_key():
                             text=True, timeout=60)
     assert result.returncode != 0
     assert "set SECRET_KEY" in result.stderr
+
+
+def test_embedded_default_works_in_a_fresh_checkout(tmp_path):
+    """make demo on a fresh clone: no var/ folder yet, no DATABASE_URL, no Redis."""
+    var = tmp_path / "not-yet-there"
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    result = subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], cwd=ROOT,
+                            env={**env, "VAR_DIR": str(var), "DEBUG": "1"}, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert (var / "db.sqlite3").stat().st_size > 0
