@@ -149,26 +149,30 @@ _ALLOWED = frozenset(ALLOWED_FIELDS)
 _REQUIRED = frozenset(REQUIRED_FIELDS)
 
 
-def _fine(value, max_chars):
-    return type(value) is str and len(value) <= max_chars and not value.isspace() and value != "" \
-        and "\x00" not in value
-
-
 def validate_record(line, record, limits):
     """Check one row given as a dict of field -> value; return an OutputRow or a list of errors."""
-    # Fast path for the common, well-formed row; anything unusual goes through the full checks
-    # below, which say exactly what is wrong.
+    # Fast path for the common, well-formed row (inlined: it runs once per row of large files);
+    # anything unusual goes through the full checks below, which say exactly what is wrong.
     keys = record.keys()
     if _REQUIRED <= keys and keys <= _ALLOWED:
         item_id, prompt, system, response = (record["item_id"], record["prompt"], record["system"],
                                              record["response"])
-        reasoning = record.get("reasoning") or ""
-        metadata = record.get("metadata") or {}
-        if (_fine(item_id, MAX_ITEM_ID_CHARS) and item_id == item_id.strip()
-                and _fine(prompt, limits.max_text_chars) and _fine(response, limits.max_text_chars)
-                and _fine(system, MAX_SYSTEM_CHARS) and system == system.strip()
-                and (reasoning == "" or _fine(reasoning, limits.max_reasoning_chars))
-                and type(metadata) is dict):
+        reasoning = record.get("reasoning")
+        if reasoning is None:
+            reasoning = ""
+        metadata = record.get("metadata")
+        if metadata is None or metadata == "":
+            metadata = {}
+        text_max = limits.max_text_chars
+        if (type(item_id) is str and type(prompt) is str and type(system) is str and type(response) is str
+                and type(reasoning) is str and type(metadata) is dict
+                and 0 < len(item_id) <= MAX_ITEM_ID_CHARS and 0 < len(system) <= MAX_SYSTEM_CHARS
+                and 0 < len(prompt) <= text_max and 0 < len(response) <= text_max
+                and len(reasoning) <= limits.max_reasoning_chars
+                and item_id == item_id.strip() and system == system.strip()
+                and not prompt.isspace() and not response.isspace()
+                and "\x00" not in prompt and "\x00" not in response and "\x00" not in reasoning
+                and "\x00" not in item_id and "\x00" not in system):
             return OutputRow(line, item_id, prompt, system, response, reasoning, metadata)
     return _validate_slowly(line, record, limits)
 

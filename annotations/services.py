@@ -2,8 +2,10 @@
 
 Views, serializers, commands and tasks call these; they validate first and write all or nothing.
 """
+import gc
 import json
 import re
+from contextlib import contextmanager
 import secrets
 from dataclasses import asdict, dataclass
 
@@ -192,7 +194,8 @@ def import_outputs(study, fileobj, *, filename="", file_format=None, replace=Fal
         raise UploadRejected([ingest.RowError(None, f"unknown format '{file_format}'; use one of "
                                                     f"{', '.join(ingest.FORMATS)}")])
     limits = ingest.Limits(settings.EVALSITE_MAX_TEXT_CHARS, settings.EVALSITE_MAX_REASONING_CHARS)
-    with transaction.atomic():
+    max_errors = settings.EVALSITE_MAX_REPORTED_ERRORS  # read once: settings are a lazy object
+    with transaction.atomic(), _cyclic_gc_paused():
         writer = _OutputWriter(study, replace=replace)
         writer.summary.file_format = file_format
         errors = []
@@ -201,11 +204,11 @@ def import_outputs(study, fileobj, *, filename="", file_format=None, replace=Fal
         for result in ingest.read_rows(fileobj, file_format, limits):
             if isinstance(result, ingest.RowError):
                 errors.append(result)
+                if len(errors) >= max_errors:
+                    truncated = True
+                    break
             else:
                 chunk.append(result)
-            if len(errors) >= settings.EVALSITE_MAX_REPORTED_ERRORS:
-                truncated = True
-                break
             if len(chunk) >= CHUNK_ROWS:
                 errors.extend(writer.write(chunk, dry_run=bool(errors)))
                 chunk = []
@@ -227,6 +230,24 @@ def import_outputs(study, fileobj, *, filename="", file_format=None, replace=Fal
             ResponseRevision.objects.filter(pk__in=writer.revision_ids).update(replaced_by=upload)
             summary.upload_id = upload.pk
         return summary
+
+
+@contextmanager
+def _cyclic_gc_paused():
+    """Pause Python's cycle collector while a large file is read.
+
+    A 100,000-row upload allocates hundreds of thousands of small containers that live until
+    their chunk is written; each full collection walks them and everything Django has loaded,
+    finding nothing (rows hold no reference cycles, so reference counting frees them). Measured
+    at about a tenth of an upload's time. Only the collector that was on is switched back on.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def check_file_size(fileobj, what):
@@ -252,6 +273,16 @@ def _size_of(fileobj):
         except (AttributeError, OSError):
             return None
     return size
+
+
+def _item_ids(study, external_ids):
+    """{external id: item id}; on PostgreSQL one array parameter, not thousands of IN parameters."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT external_id, id FROM annotations_item WHERE study_id = %s "
+                           "AND external_id = ANY(%s)", [study.pk, external_ids])
+            return dict(cursor.fetchall())
+    return dict(Item.objects.filter(study=study, external_id__in=external_ids).values_list("external_id", "id"))
 
 
 RESPONSE_COLUMNS = ["item_id", "system_id", "text", "reasoning", "source", "metadata", "created_at",
@@ -351,8 +382,7 @@ class _OutputWriter:
             (self.study.pk, row.item_id, row.prompt, row.metadata, now) for row in first.values()
         ])
         if created:
-            ids = dict(Item.objects.filter(study=self.study, external_id__in=list(first))
-                       .values_list("external_id", "id"))
+            ids = _item_ids(self.study, list(first))
             self.items.update(ids)
             self.new_item_ids.update(ids.values())
         self.summary.items_created += created

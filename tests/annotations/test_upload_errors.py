@@ -58,6 +58,8 @@ BAD_INPUTS = [
     Bad("response-number", jsonl(row(response=42)), "must be text, not a number", line=1, field="response"),
     Bad("prompt-list", jsonl(row(prompt=["a"])), "must be text, not a list", line=1, field="prompt"),
     Bad("metadata-not-object", jsonl(row(metadata="en")), "must be a JSON object", line=1, field="metadata"),
+    Bad("metadata-empty-list", jsonl(row(metadata=[])), "must be a JSON object", line=1, field="metadata"),
+    Bad("reasoning-zero", jsonl(row(reasoning=0)), "must be text, not a number", line=1, field="reasoning"),
     Bad("unknown-field", jsonl(row(respnse="typo")), "unknown field", line=1, field="respnse"),
     Bad("prompt-differs-in-file", jsonl(row(), row(system="sysB", prompt="Another post")),
         "differs from the prompt of item 'p9' on line 1", line=2, field="prompt"),
