@@ -5,8 +5,8 @@ Views, serializers, commands and tasks call these; they validate first and write
 import gc
 import json
 import re
-from contextlib import contextmanager
 import secrets
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
 import orjson
