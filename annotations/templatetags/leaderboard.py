@@ -1,15 +1,15 @@
 """Template filters for leaderboard figures: fractions as percentages, intervals, look-ups."""
 from django import template
 
+from .evalsite import percent
+
 register = template.Library()
 
 
 @register.filter
 def pct(value, digits=1):
-    """0.443 -> '44.3 %'; None -> '–'."""
-    if value is None or value == "":
-        return "–"
-    return f"{float(value) * 100:.{int(digits)}f} %"
+    """0.443 -> '44.3 %'; None -> '–': the site's `percent` filter, one decimal unless told."""
+    return percent(value, digits)
 
 
 @register.filter

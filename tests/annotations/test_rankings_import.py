@@ -14,6 +14,7 @@ from annotations import services
 from annotations.models import LeaderboardSnapshot, Ranking, System
 from tests.annotations.ranking_helpers import jsonl, outputs, ranking
 from tests.factories import UserFactory
+from tests.located import located
 
 pytestmark = pytest.mark.django_db
 
@@ -107,17 +108,6 @@ def _snapshot():
     return tuple(Ranking.objects.order_by("pk").values_list("pk", "annotator_label", "ranking", "seconds"))
 
 
-def _located(bad):
-    where = []
-    if bad.line is not None:
-        where.append(f"line {bad.line}")
-    if bad.column is not None:
-        where.append(f"column {bad.column}")
-    if bad.field:
-        where.append(f"field '{bad.field}'")
-    return ", ".join(where)
-
-
 @pytest.mark.parametrize("bad", BAD_INPUTS, ids=lambda b: b.id)
 def test_api_refuses_with_located_error(bad, loaded, api):
     before = _snapshot()
@@ -132,7 +122,7 @@ def test_api_refuses_with_located_error(bad, loaded, api):
     assert (error["line"], error["field"]) == (bad.line, bad.field)
     if bad.column is not None:
         assert error["column"] == bad.column
-    assert error["text"].startswith(_located(bad))
+    assert error["text"].startswith(located(bad))
     assert _snapshot() == before
 
 
@@ -144,8 +134,8 @@ def test_web_form_shows_located_error_in_place(bad, loaded, web):
     assert reply.status_code == 200
     page = html.unescape(reply.content.decode())
     assert "The import was refused; nothing was written." in page
-    located = _located(bad)
-    assert re.search(re.escape(f"{located}: " if located else "") + r"[^<]*" + re.escape(bad.phrase), page), page
+    where = located(bad)
+    assert re.search(re.escape(f"{where}: " if where else "") + r"[^<]*" + re.escape(bad.phrase), page), page
     assert "<html" not in page
     assert "HX-Trigger" not in reply
     assert _snapshot() == before
@@ -159,8 +149,8 @@ def test_cli_refuses_with_located_error(bad, loaded, tmp_path, capsys):
     with pytest.raises(CommandError, match="nothing was written"):
         call_command("import_rankings", "pilot", str(path))
     err = capsys.readouterr().err
-    located = _located(bad)
-    assert (f"{path}: {located}: " if located else f"{path}: ") in err
+    where = located(bad)
+    assert (f"{path}: {where}: " if where else f"{path}: ") in err
     assert bad.phrase in err
     assert _snapshot() == before
 

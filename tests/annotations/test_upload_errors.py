@@ -10,6 +10,7 @@ from django.core.management import CommandError, call_command
 
 from annotations import services
 from annotations.models import Item, OutputUpload, Response, ResponseRevision, System
+from tests.located import located
 
 pytestmark = pytest.mark.django_db
 
@@ -129,18 +130,6 @@ def _snapshot():
     )
 
 
-def _located(bad):
-    """The text a user reads must name the line (and field or column) and the problem."""
-    where = []
-    if bad.line is not None:
-        where.append(f"line {bad.line}")
-    if bad.column is not None:
-        where.append(f"column {bad.column}")
-    if bad.field:
-        where.append(f"field '{bad.field}'")
-    return ", ".join(where)
-
-
 @pytest.mark.parametrize("bad", BAD_INPUTS, ids=lambda b: b.id)
 def test_api_refuses_with_located_error(bad, stored, api):
     before = _snapshot()
@@ -158,7 +147,7 @@ def test_api_refuses_with_located_error(bad, stored, api):
     assert error["field"] == bad.field
     if bad.column is not None:
         assert error["column"] == bad.column
-    assert error["text"].startswith(_located(bad)) if _located(bad) else True
+    assert error["text"].startswith(located(bad)) if located(bad) else True
     assert _snapshot() == before
 
 
@@ -170,8 +159,8 @@ def test_web_form_shows_located_error_in_place(bad, stored, web):
     assert reply.status_code == 200
     page = html.unescape(reply.content.decode())
     assert "nothing was written" in page
-    located = _located(bad)
-    assert re.search(re.escape(f"{located}: " if located else "") + r"[^<]*" + re.escape(bad.phrase), page), page
+    where = located(bad)
+    assert re.search(re.escape(f"{where}: " if where else "") + r"[^<]*" + re.escape(bad.phrase), page), page
     assert "<html" not in page  # a fragment swapped in place, not a new page
     assert _snapshot() == before
 
@@ -187,7 +176,7 @@ def test_cli_refuses_with_located_error(bad, stored, tmp_path, capsys):
     with pytest.raises(CommandError, match="nothing was written"):
         call_command(*args)
     err = capsys.readouterr().err
-    located = _located(bad)
-    assert f"{path}: {located}: " in err if located else f"{path}: " in err
+    where = located(bad)
+    assert f"{path}: {where}: " in err if where else f"{path}: " in err
     assert bad.phrase in err
     assert _snapshot() == before
