@@ -282,12 +282,15 @@ class Assignment(models.Model):
         SKIPPED = "skipped", "Skipped"
         FLAGGED = "flagged", "Flagged"
 
-    study = models.ForeignKey(Study, on_delete=models.PROTECT, related_name="assignments")
-    # Annotator URLs name an assignment by this random token, never by its database key.
-    public_id = models.CharField(max_length=32, unique=True, default=_token)
-    item = models.ForeignKey(Item, on_delete=models.PROTECT, related_name="assignments")
+    # The foreign keys need no index of their own: each leads one of the indexes below. Every
+    # index costs each submission a write, and annotators submit all day.
+    study = models.ForeignKey(Study, on_delete=models.PROTECT, related_name="assignments", db_index=False)
+    # Annotator URLs name an assignment by this random token, never by its database key. Unique
+    # through a constraint, which (unlike unique=True) adds no second, pattern-matching index.
+    public_id = models.CharField(max_length=32, default=_token)
+    item = models.ForeignKey(Item, on_delete=models.PROTECT, related_name="assignments", db_index=False)
     annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
-                                  related_name="assignments")
+                                  related_name="assignments", db_index=False)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     # Handles in display order (a fresh random permutation per assignment), and handle -> response id.
     display_order = models.JSONField(default=list)
@@ -305,6 +308,7 @@ class Assignment(models.Model):
         constraints = [
             # An annotator never sees an item twice.
             models.UniqueConstraint(fields=["item", "annotator"], name="assignment_unique_item_annotator"),
+            models.UniqueConstraint(fields=["public_id"], name="assignment_unique_public_id"),
             models.CheckConstraint(
                 condition=Q(status__in=["active", "submitted", "expired", "skipped", "flagged"]),
                 name="assignment_status_valid",
@@ -331,11 +335,12 @@ class Ranking(models.Model):
         ANNOTATED = "annotated", "Annotated here"
         IMPORTED = "imported", "Imported"
 
-    study = models.ForeignKey(Study, on_delete=models.PROTECT, related_name="rankings")
-    item = models.ForeignKey(Item, on_delete=models.PROTECT, related_name="rankings")
+    # study, item and assignment lead indexes of the constraints below, so need none of their own.
+    study = models.ForeignKey(Study, on_delete=models.PROTECT, related_name="rankings", db_index=False)
+    item = models.ForeignKey(Item, on_delete=models.PROTECT, related_name="rankings", db_index=False)
     criterion = models.ForeignKey(Criterion, on_delete=models.PROTECT, related_name="rankings")
     assignment = models.ForeignKey(Assignment, on_delete=models.PROTECT, null=True, blank=True,
-                                   related_name="rankings")
+                                   related_name="rankings", db_index=False)
     annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
                                   related_name="rankings")
     # Who ranked, as the statistics see it: a pseudonym for site annotators, the given name for imports.
