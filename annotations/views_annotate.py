@@ -13,6 +13,7 @@ from django.db import transaction
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.text import Truncator
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
@@ -111,8 +112,14 @@ def _screen(request, study, *, criteria=None, status=200):
         return redirect(url)
     texts = getattr(current, "shown_texts", None) or dict(
         Response.objects.filter(pk__in=current.handles.values()).order_by().values_list("pk", "text"))
-    cards = [{"handle": handle, "letter": assigning.LETTERS[i], "text": texts.get(current.handles[handle], "")}
-             for i, handle in enumerate(current.display_order)]
+    cards = []
+    for i, handle in enumerate(current.display_order):
+        letter, text = assigning.LETTERS[i], texts.get(current.handles[handle], "")
+        # Worked out once per card here rather than once per card and criterion in the template.
+        cards.append({"handle": handle, "letter": letter, "text": text,
+                      "snippet": Truncator(text).chars(60),
+                      "title": _("Response %(letter)s") % {"letter": letter},
+                      "not_placed": _("Response %(letter)s, not placed") % {"letter": letter}})
     context = {
         "study": study, "assignment": current, "prompt": current.item.prompt, "cards": cards,
         "criteria": criteria if criteria is not None else study_criteria(study),
