@@ -186,11 +186,46 @@ class Annotator:
         return True
 
 
-def run_clients(n, seconds, body, warmup=1.0):
-    """n threads run body(i, deadline, record) until the deadline; returns latencies in the window."""
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(server_group):
+    """CPU seconds used so far by the web server (its process group, workers already reaped
+    included), by PostgreSQL (every process of the cluster) and by this client process."""
+    used = {"server": 0.0, "database": 0.0}
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as handle:
+                stat = handle.read()
+        except OSError:
+            continue
+        name, fields = stat[stat.find("(") + 1:stat.rfind(")")], stat[stat.rfind(")") + 2:].split()
+        seconds = sum(int(v) for v in fields[11:15]) / CLOCK_TICKS  # utime stime cutime cstime
+        if int(fields[2]) == server_group:
+            used["server"] += seconds
+        elif name.startswith("postgres"):
+            used["database"] += seconds
+    own = os.times()
+    used["client"] = own.user + own.system
+    return used
+
+
+def run_clients(n, seconds, body, warmup=1.0, server_group=None):
+    """n threads run body(i, deadline, record) until the deadline; returns the latencies in the
+    window and, given the server's process group, the CPU seconds each side used in it."""
     start = time.perf_counter() + warmup
     deadline = start + seconds
     latencies, errors, lock = [], [], threading.Lock()
+    cpu = {}
+
+    def meter():
+        time.sleep(max(0.0, start - time.perf_counter()))
+        before = cpu_seconds(server_group)
+        time.sleep(max(0.0, deadline - time.perf_counter()))
+        after = cpu_seconds(server_group)
+        cpu.update({side: after[side] - before[side] for side in after})
 
     def record(started, finished):
         if start <= started and finished <= deadline:
@@ -204,13 +239,15 @@ def run_clients(n, seconds, body, warmup=1.0):
             errors.append(repr(exc))
 
     threads = [threading.Thread(target=target, args=(i,), daemon=True) for i in range(n)]
+    if server_group is not None:
+        threads.append(threading.Thread(target=meter, daemon=True))
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=seconds + warmup + 60)
     if errors:
         sys.exit(f"{len(errors)} client errors, e.g. {errors[0]}")
-    return latencies
+    return (latencies, cpu) if server_group is not None else latencies
 
 
 def percentile(values, q):
@@ -288,18 +325,35 @@ def main():
 
         # Floor and capacity alternate, several rounds, and the medians are compared: this machine
         # is shared, and its load changes from one second to the next.
+        # Warm up first: the workers boot one after another, and the first seconds measure that.
+        run_clients(args.annotators, 2.0, floor, warmup=0.0)
+        # Each side's CPU time is metered over the same windows: on a machine this small the
+        # server, PostgreSQL and the clients share two cores, so CPU per request says where the
+        # cycle's cost lies, which the rates alone cannot.
         floor_rates, capacity_rates, capacity = [], [], []
+        floor_cpu, capacity_cpu = [], []
         for round_no in range(args.rounds):
-            latencies = run_clients(args.annotators, args.seconds, floor)
+            latencies, cpu = run_clients(args.annotators, args.seconds, floor, server_group=server.pid)
             floor_rates.append(len(latencies) / args.seconds)
+            floor_cpu.append({side: used / max(1, len(latencies)) for side, used in cpu.items()})
             sessions = keys[round_no * args.annotators:(round_no + 1) * args.annotators]
-            latencies = run_clients(args.annotators, args.seconds, annotating(sessions, 0))
+            latencies, cpu = run_clients(args.annotators, args.seconds, annotating(sessions, 0),
+                                         server_group=server.pid)
             capacity_rates.append(len(latencies) / args.seconds)
+            capacity_cpu.append({side: used / max(1, len(latencies)) for side, used in cpu.items()})
             capacity += latencies
             print(f"round {round_no + 1}: floor (GET /healthz) {floor_rates[-1]:,.0f} requests/s, "
                   f"annotation {capacity_rates[-1]:,.0f} submissions/s")
         floor_rps = statistics.median(floor_rates)
         submissions_per_s = statistics.median(capacity_rates)
+        cpu_floor = {side: round(statistics.median(r[side] for r in floor_cpu) * 1000, 2) for side in floor_cpu[0]}
+        cpu_cycle = {side: round(statistics.median(r[side] for r in capacity_cpu) * 1000, 2)
+                     for side in capacity_cpu[0]}
+        # When the CPUs are the limit, throughput goes as 1 / CPU per request. With a web tier that
+        # cost nothing, a submission would still cost its database and client time: the ratio's ceiling.
+        ceiling = sum(cpu_floor.values()) / (cpu_cycle["database"] + cpu_cycle["client"])
+        print(f"CPU ms per floor request: {cpu_floor}; per submission: {cpu_cycle}")
+        print(f"the ratio if the web server's own work per submission cost nothing: {ceiling:.2f}")
         print(f"capacity: median {submissions_per_s:,.0f} submissions/s (p50 {percentile(capacity, 50):.0f} ms, "
               f"p95 {percentile(capacity, 95):.0f} ms with no think time: that latency is queueing)")
         sessions = keys[args.rounds * args.annotators:]
@@ -358,6 +412,8 @@ def main():
             "submissions_per_s": round(submissions_per_s, 1), "p50_ms": round(p50, 1), "p95_ms": round(p95, 1),
             "p95_ms_at_capacity": round(percentile(capacity, 95), 1), "over_assigned": over + twice,
             "floor_requests_per_s": round(floor_rps, 1), "ratio_vs_floor": round(ratio, 3),
+            "cpu_ms_per_floor_request": cpu_floor, "cpu_ms_per_submission": cpu_cycle,
+            "ratio_ceiling_free_web_tier": round(ceiling, 3),
             "annotators": args.annotators, "think_ms": args.think_ms, "burst_annotators": args.burst}))
     finally:
         if server is not None:
