@@ -214,7 +214,7 @@ def cpu_seconds(server_group):
 
 def run_clients(n, seconds, body, warmup=1.0, server_group=None):
     """n threads run body(i, deadline, record) until the deadline; returns the latencies in the
-    window and, given the server's process group, the CPU seconds each side used in it."""
+    window and, given the server's process group, the CPU seconds each side used in it ({} if not)."""
     start = time.perf_counter() + warmup
     deadline = start + seconds
     latencies, errors, lock = [], [], threading.Lock()
@@ -247,7 +247,12 @@ def run_clients(n, seconds, body, warmup=1.0, server_group=None):
         thread.join(timeout=seconds + warmup + 60)
     if errors:
         sys.exit(f"{len(errors)} client errors, e.g. {errors[0]}")
-    return (latencies, cpu) if server_group is not None else latencies
+    return latencies, cpu
+
+
+def per_request_ms(rounds):
+    """The median over rounds of each side's CPU milliseconds per request."""
+    return {side: round(statistics.median(r[side] for r in rounds) * 1000, 2) for side in rounds[0]}
 
 
 def percentile(values, q):
@@ -323,13 +328,12 @@ def main():
                     record(started, time.perf_counter())
             return body
 
-        # Floor and capacity alternate, several rounds, and the medians are compared: this machine
-        # is shared, and its load changes from one second to the next.
         # Warm up first: the workers boot one after another, and the first seconds measure that.
         run_clients(args.annotators, 2.0, floor, warmup=0.0)
-        # Each side's CPU time is metered over the same windows: on a machine this small the
-        # server, PostgreSQL and the clients share two cores, so CPU per request says where the
-        # cycle's cost lies, which the rates alone cannot.
+        # Floor and capacity alternate, several rounds, and the medians are compared: this machine
+        # is shared, and its load changes from one second to the next. Each side's CPU time is
+        # metered over the same windows: the server, PostgreSQL and the clients share two cores,
+        # so CPU per request says where the cycle's cost lies, which the rates alone cannot.
         floor_rates, capacity_rates, capacity = [], [], []
         floor_cpu, capacity_cpu = [], []
         for round_no in range(args.rounds):
@@ -346,9 +350,7 @@ def main():
                   f"annotation {capacity_rates[-1]:,.0f} submissions/s")
         floor_rps = statistics.median(floor_rates)
         submissions_per_s = statistics.median(capacity_rates)
-        cpu_floor = {side: round(statistics.median(r[side] for r in floor_cpu) * 1000, 2) for side in floor_cpu[0]}
-        cpu_cycle = {side: round(statistics.median(r[side] for r in capacity_cpu) * 1000, 2)
-                     for side in capacity_cpu[0]}
+        cpu_floor, cpu_cycle = per_request_ms(floor_cpu), per_request_ms(capacity_cpu)
         # When the CPUs are the limit, throughput goes as 1 / CPU per request. With a web tier that
         # cost nothing, a submission would still cost its database and client time: the ratio's ceiling.
         ceiling = sum(cpu_floor.values()) / (cpu_cycle["database"] + cpu_cycle["client"])
@@ -357,7 +359,7 @@ def main():
         print(f"capacity: median {submissions_per_s:,.0f} submissions/s (p50 {percentile(capacity, 50):.0f} ms, "
               f"p95 {percentile(capacity, 95):.0f} ms with no think time: that latency is queueing)")
         sessions = keys[args.rounds * args.annotators:]
-        paced = run_clients(args.annotators, args.seconds * 2, annotating(sessions, args.think_ms))
+        paced, _cpu = run_clients(args.annotators, args.seconds * 2, annotating(sessions, args.think_ms))
         p50, p95 = percentile(paced, 50), percentile(paced, 95)
         print(f"paced: {args.annotators} annotators thinking 0..{2 * args.think_ms / 1000:.1f} s per item: "
               f"{len(paced) / (args.seconds * 2):,.0f} submissions/s, p50 {p50:.1f} ms, p95 {p95:.1f} ms")
