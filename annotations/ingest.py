@@ -7,6 +7,9 @@ import codecs
 import csv
 import hashlib
 import json
+import queue
+import threading
+import time
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -454,3 +457,71 @@ def read_rows(fileobj, file_format, limits):
     if rows == 0 and errors == 0:
         yield RowError(None, "the file holds no rows; each row needs item_id, prompt, system and "
                        "response (see the format help beside the upload form)")
+
+
+class ReadAhead:
+    """Run a generator of rows in a background thread, a bounded number of rows ahead.
+
+    Reading a file is Python work (JSON, checks) while storing it is mostly PostgreSQL's: with the
+    reader in its own thread, the next rows are parsed while the database stores the last chunk
+    (the driver lets other threads run while it waits on its socket). The reader touches neither
+    the database nor Django's request state. An exception in the reader is raised in the caller;
+    leaving the `with` block stops the reader and waits for it, so the file is not read after.
+    """
+
+    _DONE = object()
+
+    def __init__(self, results, batch=1000, max_batches=10, hand_over_every=50):
+        self._results = results
+        self._batch = batch
+        self._hand_over_every = hand_over_every
+        self._queue = queue.Queue(max_batches)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="upload-reader", daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        return False
+
+    def __iter__(self):
+        while True:
+            batch = self._queue.get()
+            if batch is self._DONE:
+                return
+            if isinstance(batch, BaseException):
+                raise batch
+            yield from batch
+
+    def _put(self, value):
+        """Queue a value unless the caller has stopped reading; returns False once it has."""
+        while not self._stop.is_set():
+            try:
+                self._queue.put(value, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self):
+        try:
+            batch = []
+            for result in self._results:
+                batch.append(result)
+                if len(batch) % self._hand_over_every == 0:
+                    # CPython passes the interpreter to a waiting thread only every 5 ms (the switch
+                    # interval), and the writer waits for it each time the database answers, while
+                    # the database waits for the writer. Sleeping 0 s hands it over at once.
+                    time.sleep(0)
+                if len(batch) >= self._batch:
+                    if not self._put(batch):
+                        return
+                    batch = []
+            if self._put(batch):
+                self._put(self._DONE)
+        except BaseException as exc:  # handed to the caller, which raises it
+            self._put(exc)

@@ -7,7 +7,8 @@ import secrets
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import Q, Value
+from django.db.models.functions import Now
 from django.urls import reverse
 
 
@@ -213,11 +214,13 @@ class Response(models.Model):
     item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="responses", db_index=False)
     system = models.ForeignKey(System, on_delete=models.CASCADE, related_name="responses")
     text = models.TextField()
-    reasoning = models.TextField(blank=True)
-    source = models.CharField(max_length=16, choices=Source.choices, default=Source.UPLOADED)
-    metadata = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    # Database defaults too, so that an upload's COPY sends only the columns that vary per row.
+    reasoning = models.TextField(blank=True, db_default="")
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.UPLOADED,
+                              db_default=Source.UPLOADED)
+    metadata = models.JSONField(default=dict, blank=True, db_default=Value({}, models.JSONField()))
+    created_at = models.DateTimeField(auto_now_add=True, db_default=Now())
+    updated_at = models.DateTimeField(auto_now=True, db_default=Now())
 
     class Meta:
         ordering = ["item", "system"]

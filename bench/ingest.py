@@ -133,7 +133,7 @@ def main():
                                  [(study.pk, key, prompt, {}, now) for key, prompt in prompts.items()])
             items = dict(Item.objects.filter(study=study).values_list("external_id", "id"))
             services.bulk_insert(Response, services.RESPONSE_COLUMNS, [
-                (items[r["item_id"]], systems[r["system"]], r["response"], "", "uploaded", {}, now, now)
+                (items[r["item_id"]], systems[r["system"]], r["response"], "")
                 for r in rows])
         return time.perf_counter() - started
 

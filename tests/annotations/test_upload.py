@@ -1,10 +1,13 @@
 """Uploads that should succeed: every format, exact text, idempotence, replace with history, all or nothing."""
 import io
 import json
+import threading
+import time
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
+from django.db import IntegrityError, transaction
 
 from annotations import services
 from annotations.models import Item, OutputUpload, Response, ResponseRevision, System
@@ -40,6 +43,10 @@ def test_jsonl_upload_creates_items_systems_responses(api, study):
     assert Item.objects.get(study=study, external_id="p1").metadata == {"language": "en"}
     assert set(System.objects.filter(study=study).values_list("name", flat=True)) == {"alpha", "beta"}
     assert OutputUpload.objects.get(study=study).responses_created == 6
+    # Columns the upload leaves to the database's defaults.
+    for response in Response.objects.filter(item__study=study):
+        assert (response.source, response.metadata, response.reasoning) == ("uploaded", {}, "")
+        assert response.created_at is not None and response.updated_at is not None
 
 
 def test_csv_upload_keeps_quoted_line_breaks_and_crlf(api, study):
@@ -212,3 +219,41 @@ def test_a_read_failure_mid_file_reaches_the_caller_and_writes_nothing(study, mo
     with pytest.raises(OSError, match="disk read failed"):
         services.import_outputs(study, FailingFile(jsonl(rows(n_items=20))), filename="x.jsonl")
     assert (Item.objects.count(), Response.objects.count()) == (0, 0)
+
+
+class CountingFile(io.BytesIO):
+    def __init__(self, content):
+        super().__init__(content)
+        self.lines_read = 0
+
+    def readline(self, *args):
+        self.lines_read += 1
+        return super().readline(*args)
+
+
+def test_reading_stops_when_the_upload_is_refused_early(study, settings):
+    settings.EVALSITE_MAX_REPORTED_ERRORS = 5
+    upload_file = CountingFile(b"not json\n" * 50_000)
+    with pytest.raises(services.UploadRejected):
+        services.import_outputs(study, upload_file, filename="x.jsonl")
+    read_when_refused = upload_file.lines_read
+    time.sleep(0.2)
+    # The background reader stopped with the upload: the file is not read on after the reply.
+    assert upload_file.lines_read == read_when_refused < 50_000
+    assert not any(thread.name == "upload-reader" for thread in threading.enumerate())
+
+
+def test_foreign_keys_are_deferred_again_after_an_upload(study):
+    """An upload checks foreign keys per statement; the rest of the request's transaction must get
+    Django's usual deferred checks back, whether the upload succeeded or was refused."""
+    services.import_outputs(study, io.BytesIO(jsonl(rows())), filename="a.jsonl")
+    with pytest.raises(services.UploadRejected):
+        services.import_outputs(study, io.BytesIO(b"not json\n"), filename="b.jsonl")
+    system = System.objects.get(study=study, name="alpha")
+    item = Item.objects.get(study=study, external_id="p0")
+    with transaction.atomic():
+        # A row that points at an item created later in the same transaction: fine when deferred.
+        dangling = Response.objects.create(item_id=item.pk + 1000, system=system, text="later")
+        Item.objects.create(pk=item.pk + 1000, study=study, external_id="later", prompt="Later post")
+    assert Response.objects.get(pk=dangling.pk).item.external_id == "later"
+
