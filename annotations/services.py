@@ -11,7 +11,6 @@ from dataclasses import asdict, dataclass
 
 import orjson
 import psycopg
-import psycopg.copy
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -25,7 +24,6 @@ from .models import (
 )
 
 CHUNK_ROWS = 5000
-COPY_FLUSH_BYTES = 1024 * 1024
 
 
 class UploadRejected(Exception):
@@ -325,8 +323,7 @@ def bulk_insert(model, columns, rows):
         names = ", ".join(connection.ops.quote_name(c) for c in columns)
         connection.ensure_connection()
         with connection.connection.cursor() as cursor:
-            writer = psycopg.copy.LibpqWriter(cursor, flush_threshold=COPY_FLUSH_BYTES)
-            with cursor.copy(f"COPY {table} ({names}) FROM STDIN", writer=writer) as copy:
+            with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
                 for row in rows:
                     if json_columns:
                         row = list(row)
