@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 
 import orjson
 import psycopg
+from psycopg.types.json import set_json_dumps
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -310,25 +311,29 @@ RESPONSE_COLUMNS = ["item_id", "system_id", "text", "reasoning"]
 
 
 def bulk_insert(model, columns, rows):
-    """Insert plain tuples (JSON columns as Python objects); returns how many rows were written.
+    """Insert plain tuples of Python values (dicts and lists for JSON columns, datetimes for
+    timestamps); returns how many rows were written.
 
-    On PostgreSQL this is COPY inside the current transaction, several times faster than
-    bulk_create for large uploads; elsewhere it falls back to bulk_create.
+    On PostgreSQL this is a binary COPY inside the current transaction, several times faster than
+    bulk_create for large uploads; binary, because then neither side formats or parses text for
+    numbers, timestamps and escapes (a third less of PostgreSQL's work per row). Elsewhere it
+    falls back to bulk_create.
     """
     if not rows:
         return 0
     if connection.vendor == "postgresql":
-        json_columns = [i for i, name in enumerate(columns) if name == "metadata"]
+        fields = {field.column: field for field in model._meta.concrete_fields}
+        # Binary COPY carries no types: each column's is named as the schema declares it
+        # ("varchar(200)" is named "varchar").
+        types = [fields[column].db_type(connection).split("(")[0] for column in columns]
         table = connection.ops.quote_name(model._meta.db_table)
         names = ", ".join(connection.ops.quote_name(c) for c in columns)
         connection.ensure_connection()
         with connection.connection.cursor() as cursor:
-            with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+            set_json_dumps(orjson.dumps, cursor)
+            with cursor.copy(f"COPY {table} ({names}) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(types)
                 for row in rows:
-                    if json_columns:
-                        row = list(row)
-                        for i in json_columns:
-                            row[i] = orjson.dumps(row[i]).decode() if row[i] else "{}"
                     copy.write_row(row)
         return len(rows)
     model.objects.bulk_create((model(**dict(zip(columns, row))) for row in rows), batch_size=2000)
@@ -397,17 +402,16 @@ class _OutputWriter:
             self.items[external_id] = pk
         if dry_run or errors:
             return errors
+        now = timezone.now()
         if connection.vendor == "postgresql":
             # Ids drawn from the sequence first, so the new items need no look-up after the COPY.
             ids = _next_ids(Item, len(first))
-            now = timezone.now().isoformat()
             bulk_insert(Item, ["id", "study_id", "external_id", "prompt", "metadata", "created_at"], [
                 (pk, self.study.pk, row.item_id, row.prompt, row.metadata, now)
                 for pk, row in zip(ids, first.values())
             ])
             ids = dict(zip(first, ids))
         else:
-            now = timezone.now()
             bulk_insert(Item, ["study_id", "external_id", "prompt", "metadata", "created_at"], [
                 (self.study.pk, row.item_id, row.prompt, row.metadata, now) for row in first.values()
             ])
@@ -537,12 +541,10 @@ def _insert_rankings(study, new):
     """Store checked rankings: (item id, criterion id, label, ranking ids, display ids, seconds, attention)."""
     imported = Ranking.Source.IMPORTED.value
     if connection.vendor == "postgresql":
-        # COPY takes JSON as text, encoded here (bulk_insert encodes only `metadata` columns itself).
-        now = timezone.now().isoformat()
-        rows = [(study.pk, item_id, criterion_id, label, orjson.dumps(ranking).decode(),
-                 None if display is None else orjson.dumps(display).decode(), seconds, imported, attention, now)
-                for item_id, criterion_id, label, ranking, display, seconds, attention in new]
-        return bulk_insert(Ranking, RANKING_COLUMNS, rows)
+        now = timezone.now()
+        return bulk_insert(Ranking, RANKING_COLUMNS, [
+            (study.pk, item_id, criterion_id, label, ranking, display, seconds, imported, attention, now)
+            for item_id, criterion_id, label, ranking, display, seconds, attention in new])
     Ranking.objects.bulk_create((
         Ranking(study=study, item_id=item_id, criterion_id=criterion_id, annotator_label=label, ranking=ranking,
                 display_order=display, seconds=seconds, source=imported, attention_passed=attention)

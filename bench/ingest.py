@@ -126,7 +126,7 @@ def main():
         study = services.create_study(owner=user, slug=f"schema-{round_no}", title="Schema floor")
         systems = {name: System.objects.create(study=study, name=name).pk for name in {r["system"] for r in rows}}
         prompts = {r["item_id"]: r["prompt"] for r in rows}
-        now = timezone.now().isoformat()
+        now = timezone.now()
         started = time.perf_counter()
         with transaction.atomic():
             services.bulk_insert(Item, ["study_id", "external_id", "prompt", "metadata", "created_at"],
