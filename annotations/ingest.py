@@ -8,6 +8,7 @@ import csv
 import hashlib
 import json
 import queue
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -247,10 +248,43 @@ def iter_json_lines(fileobj, example):
                                         f"such as {example}", column=exc.colno)
                 continue
             record = json.loads(text)  # accepted by the standard parser (e.g. NaN): use its reading
+            if isinstance(record, dict) and (error := _surrogate_error(line_no, record)):
+                yield error
+                continue
         if not isinstance(record, dict):
             yield RowError(line_no, f"must be a JSON object such as {example}")
             continue
         yield line_no, record
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _surrogate(value):
+    """The first unpaired UTF-16 surrogate in a parsed JSON value, or None.
+
+    The standard JSON parser accepts an escape such as \\ud800 on its own, but it is half of a
+    character: it cannot be encoded as UTF-8, so neither stored nor shown. (orjson refuses it.)
+    """
+    if isinstance(value, str):
+        found = _SURROGATE.search(value)
+        return found.group() if found else None
+    if isinstance(value, dict):
+        value = list(value.keys()) + list(value.values())
+    if isinstance(value, list):
+        for part in value:
+            if (found := _surrogate(part)) is not None:
+                return found
+    return None
+
+
+def _surrogate_error(line_no, record):
+    for name, value in record.items():
+        if (found := _surrogate([name, value])) is not None:
+            return RowError(line_no, f"holds \\u{ord(found):04x}, half of a UTF-16 surrogate pair without "
+                            "its other half: it is not a character and cannot be stored. Fix or remove "
+                            "that \\u escape", str(name).encode("utf-8", "replace").decode())
+    return None
 
 
 def _read_jsonl(fileobj, limits):
@@ -376,6 +410,9 @@ def _alpaca_entry(line_no, number, entry, limits):
     if not isinstance(entry, dict):
         yield RowError(line_no, f"entry {number} of the list must be an object with "
                        "instruction, output and generator")
+        return
+    if (error := _surrogate_error(line_no, entry)) is not None:
+        yield error
         return
     record = {}
     missing = [name for name in ALPACA_FIELDS if name not in entry]

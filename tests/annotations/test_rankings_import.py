@@ -42,6 +42,8 @@ BAD_INPUTS = [
     Bad("blank-lines-only", b"\n  \n", "the file holds no rankings"),
     Bad("bad-utf8", jsonl(ranking()) + b'{"item_id": "p\xff"}\n', "byte 0xff is not valid UTF-8", line=2, column=15),
     Bad("bad-json", jsonl(ranking()) + b'{"item_id": "p2",\n', "not valid JSON", line=2, column=18),
+    Bad("lone-surrogate", jsonl(ranking()) + jsonl(ranking(item_id="p2")).replace(b'"a1"', b'"a\\ud800"'),
+        "half of a UTF-16 surrogate pair", line=2, field="annotator"),
     Bad("not-an-object", b'["p1", "a1", "overall"]\n', "must be a JSON object", line=1),
     Bad("missing-ranking", jsonl(ranking(ranking=...)), "is missing", line=1, field="ranking"),
     Bad("missing-annotator", jsonl(ranking(), ranking(item_id="p2", annotator=...)), "is missing", line=2,

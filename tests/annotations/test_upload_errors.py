@@ -102,6 +102,14 @@ BAD_INPUTS = [
         filename="model_outputs.json"),
     Bad("alpaca-output-empty", b'[{"instruction": "a", "output": "", "generator": "g"}]', "is empty",
         line=1, field="output", filename="model_outputs.json"),
+    # A \u escape of half a surrogate pair: valid to Python's JSON parser, not a character.
+    Bad("jsonl-lone-surrogate", jsonl(row()) + b'{"item_id": "p8", "prompt": "A \\ud83d post", "system": "sysA", '
+        b'"response": "ok"}\n', "half of a UTF-16 surrogate pair", line=2, field="prompt"),
+    Bad("jsonl-metadata-surrogate", b'{"item_id": "p9", "prompt": "A new post", "system": "sysA", '
+        b'"response": "An answer", "metadata": {"notes": ["fine", "\\udc00"]}}\n',
+        "half of a UTF-16 surrogate pair", line=1, field="metadata"),
+    Bad("alpaca-lone-surrogate", b'[\n {"instruction": "a", "output": "b \\udc00", "generator": "g"}\n]',
+        "half of a UTF-16 surrogate pair", line=2, field="output", filename="model_outputs.json"),
 ]
 
 
