@@ -403,18 +403,15 @@ class _OutputWriter:
         if dry_run or errors:
             return errors
         now = timezone.now()
+        columns = ["study_id", "external_id", "prompt", "metadata", "created_at"]
+        values = [(self.study.pk, row.item_id, row.prompt, row.metadata, now) for row in first.values()]
         if connection.vendor == "postgresql":
             # Ids drawn from the sequence first, so the new items need no look-up after the COPY.
             ids = _next_ids(Item, len(first))
-            bulk_insert(Item, ["id", "study_id", "external_id", "prompt", "metadata", "created_at"], [
-                (pk, self.study.pk, row.item_id, row.prompt, row.metadata, now)
-                for pk, row in zip(ids, first.values())
-            ])
+            bulk_insert(Item, ["id", *columns], [(pk, *row) for pk, row in zip(ids, values)])
             ids = dict(zip(first, ids))
         else:
-            bulk_insert(Item, ["study_id", "external_id", "prompt", "metadata", "created_at"], [
-                (self.study.pk, row.item_id, row.prompt, row.metadata, now) for row in first.values()
-            ])
+            bulk_insert(Item, columns, values)
             ids = dict(Item.objects.filter(study=self.study, external_id__in=list(first))
                        .values_list("external_id", "id"))
         self.items.update(ids)

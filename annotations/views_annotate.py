@@ -161,8 +161,16 @@ def _refused(request, study, exc):
     return redirect("annotate_work", study.slug)
 
 
-def _after(request, study, criteria=None):
-    """After a submit, skip or flag: htmx gets the next screen in place; a plain POST a redirect."""
+def _act(request, study, action, criteria=None):
+    """Run a submit, skip or flag on the annotator's own assignment: another's (or a missing one)
+    is a 404, a refusal is shown in place. Then htmx gets the next screen in place; a plain POST a
+    redirect."""
+    try:
+        action()
+    except Assignment.DoesNotExist:
+        raise Http404 from None
+    except assigning.AssignmentRefused as exc:
+        return _refused(request, study, exc)
     if request.htmx:
         return _screen(request, study, criteria=criteria)
     return redirect("annotate_work", study.slug)
@@ -175,14 +183,9 @@ def submit(request, slug, public_id):
     study = annotator_study(request, slug)
     criteria = study_criteria(study)
     rankings = assigning.rankings_from_form(criteria, request.POST)
-    try:
-        assigning.submit_ranking(_own(request, study, public_id), rankings,
-                                 rationale=request.POST.get("rationale", ""), criteria=criteria)
-    except Assignment.DoesNotExist:
-        raise Http404 from None
-    except assigning.AssignmentRefused as exc:
-        return _refused(request, study, exc)
-    return _after(request, study, criteria)
+    return _act(request, study, lambda: assigning.submit_ranking(
+        _own(request, study, public_id), rankings, rationale=request.POST.get("rationale", ""),
+        criteria=criteria), criteria)
 
 
 @transaction.non_atomic_requests
@@ -190,13 +193,7 @@ def submit(request, slug, public_id):
 @require_POST
 def skip(request, slug, public_id):
     study = annotator_study(request, slug)
-    try:
-        assigning.skip_assignment(_own(request, study, public_id))
-    except Assignment.DoesNotExist:
-        raise Http404 from None
-    except assigning.AssignmentRefused as exc:
-        return _refused(request, study, exc)
-    return _after(request, study)
+    return _act(request, study, lambda: assigning.skip_assignment(_own(request, study, public_id)))
 
 
 @transaction.non_atomic_requests
@@ -204,13 +201,8 @@ def skip(request, slug, public_id):
 @require_POST
 def flag(request, slug, public_id):
     study = annotator_study(request, slug)
-    try:
-        assigning.flag_assignment(_own(request, study, public_id), request.POST.get("flag_reason", ""))
-    except Assignment.DoesNotExist:
-        raise Http404 from None
-    except assigning.AssignmentRefused as exc:
-        return _refused(request, study, exc)
-    return _after(request, study)
+    return _act(request, study, lambda: assigning.flag_assignment(
+        _own(request, study, public_id), request.POST.get("flag_reason", "")))
 
 
 @login_required
