@@ -1,8 +1,9 @@
 """Studies and what they evaluate: items (prompts), systems, their responses, and who takes part.
 
-Vocabulary (shared/docs/metrics.md): a study has items and systems; a response is one system's
+Vocabulary (docs/metrics.md): a study has items and systems; a response is one system's
 answer to one item; annotators rank the responses of an item under each of the study's criteria.
 """
+import re
 import secrets
 
 from django.conf import settings
@@ -61,6 +62,8 @@ class Study(models.Model):
     completion_url = models.URLField(blank=True, help_text="Where crowd annotators are sent when they finish.")
     # The leaderboard may leave out annotators whose attention-check pass rate is below this.
     attention_min_pass_rate = models.FloatField(default=1.0)
+    # Bumped by figures_changed(): a leaderboard computed before a bump is stale.
+    figures_version = models.PositiveIntegerField(default=0, db_default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -101,6 +104,18 @@ class Study(models.Model):
             user.is_authenticated
             and self.memberships.filter(user=user, role=Membership.Role.RESEARCHER).exists()
         )
+
+    def figures_changed(self):
+        """The one place that marks the study's leaderboards stale.
+
+        A cached leaderboard is fresh while the study's ranking count, newest ranking id and
+        figures_version are those it was computed from. A ranking stored or imported changes the
+        first two by itself; everything else that changes what a leaderboard shows without adding
+        a ranking (an attention check set or cleared and its rankings rescored, the pass rate that
+        excludes annotators changed) calls this, in the same transaction as its write.
+        """
+        Study.objects.filter(pk=self.pk).update(figures_version=models.F("figures_version") + 1)
+        self.refresh_from_db(fields=["figures_version"])
 
 
 class Criterion(models.Model):
@@ -154,6 +169,14 @@ class Membership(models.Model):
         return f"{self.user} ({self.role}) in {self.study.slug}"
 
 
+class AttentionRule(models.TextChoices):
+    """What an attention check expects of the planted response in every ranking of its item."""
+
+    NOT_FIRST = "not_first", "must not be ranked first (a planted poor response)"
+    LAST = "last", "must be ranked last, alone"
+    FIRST = "first", "must be ranked first, alone (a planted good response)"
+
+
 class Item(models.Model):
     """A prompt, e.g. a help-seeker's post, identified by the study's own external id."""
 
@@ -162,8 +185,11 @@ class Item(models.Model):
     external_id = models.CharField(max_length=200)
     prompt = models.TextField()
     metadata = models.JSONField(default=dict, blank=True)
-    # An attention check: {"system": "<name>", "rule": "not_first" | "last" | "first"}; null if none.
-    attention_check = models.JSONField(null=True, blank=True)
+    # An attention check: this system's response is planted, and every ranking should meet the rule.
+    # RESTRICT: the planted system cannot be deleted alone, but goes with its study.
+    attention_system = models.ForeignKey("System", on_delete=models.RESTRICT, null=True, blank=True,
+                                         related_name="attention_checks")
+    attention_rule = models.CharField(max_length=16, choices=AttentionRule.choices, blank=True, db_default="")
     # How many of the site's assignments of this item were submitted (imports do not count). Kept by
     # annotations/assignment.py, so that the next item (fewest first) comes off an index, not a count;
     # it only orders the queue: quotas are always counted from the assignments themselves.
@@ -177,10 +203,18 @@ class Item(models.Model):
             models.UniqueConstraint(fields=["study", "external_id"], name="item_unique_external_id"),
             models.CheckConstraint(condition=~Q(external_id=""), name="item_external_id_not_empty"),
             models.CheckConstraint(condition=~Q(prompt=""), name="item_prompt_not_empty"),
+            models.CheckConstraint(
+                condition=(Q(attention_system__isnull=True, attention_rule="")
+                           | Q(attention_system__isnull=False, attention_rule__in=AttentionRule.values)),
+                name="item_attention_check_whole"),
         ]
 
     def __str__(self):
         return self.external_id
+
+    @property
+    def is_attention_check(self):
+        return self.attention_system_id is not None
 
 
 class System(models.Model):
@@ -275,15 +309,32 @@ class OutputUpload(models.Model):
         return f"{self.filename or 'upload'} into {self.study.slug}"
 
 
+class AssignmentStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    SUBMITTED = "submitted", "Submitted"
+    EXPIRED = "expired", "Expired"
+    SKIPPED = "skipped", "Skipped"
+    FLAGGED = "flagged", "Flagged"
+
+
+class AssignmentQuerySet(models.QuerySet):
+    def live(self, now):
+        """Assignments that count against their item's quota (see Assignment.LIVE_SQL)."""
+        return self.filter(Q(status=AssignmentStatus.SUBMITTED)
+                           | Q(status=AssignmentStatus.ACTIVE, expires_at__gt=now))
+
+
 class Assignment(models.Model):
     """One item leased to one annotator. Responses are addressed by opaque per-assignment handles."""
 
-    class Status(models.TextChoices):
-        ACTIVE = "active", "Active"
-        SUBMITTED = "submitted", "Submitted"
-        EXPIRED = "expired", "Expired"
-        SKIPPED = "skipped", "Skipped"
-        FLAGGED = "flagged", "Flagged"
+    Status = AssignmentStatus
+    # The rule of which assignments count against an item's quota: submitted ones, and leases not
+    # yet expired. The same rule as AssignmentQuerySet.live, for the plain SQL of the annotation
+    # path, on an assignment aliased `a` and with the moment as its one parameter.
+    LIVE_SQL = (f"(a.status = '{AssignmentStatus.SUBMITTED}' OR "
+                f"(a.status = '{AssignmentStatus.ACTIVE}' AND a.expires_at > %s))")
+
+    objects = AssignmentQuerySet.as_manager()
 
     # The foreign keys need no index of their own: each leads one of the indexes below. Every
     # index costs each submission a write, and annotators submit all day.
@@ -295,8 +346,9 @@ class Assignment(models.Model):
     annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
                                   related_name="assignments", db_index=False)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
-    # Handles in display order (a fresh random permutation per assignment), and handle -> response id.
-    display_order = models.JSONField(default=list)
+    # The handles in the order the screen shows them (a fresh random permutation per assignment),
+    # and handle -> response id. (A ranking's display_order is the same order as system ids.)
+    shown_handles = models.JSONField(default=list)
     handles = models.JSONField(default=dict)
     leased_at = models.DateTimeField()
     expires_at = models.DateTimeField()
@@ -313,8 +365,7 @@ class Assignment(models.Model):
             models.UniqueConstraint(fields=["item", "annotator"], name="assignment_unique_item_annotator"),
             models.UniqueConstraint(fields=["public_id"], name="assignment_unique_public_id"),
             models.CheckConstraint(
-                condition=Q(status__in=["active", "submitted", "expired", "skipped", "flagged"]),
-                name="assignment_status_valid",
+                condition=Q(status__in=AssignmentStatus.values), name="assignment_status_valid",
             ),
         ]
         indexes = [
@@ -337,6 +388,13 @@ class Ranking(models.Model):
     class Source(models.TextChoices):
         ANNOTATED = "annotated", "Annotated here"
         IMPORTED = "imported", "Imported"
+
+    # How a site annotator is named in rankings and statistics; imports may not use such names.
+    SITE_LABEL = re.compile(r"user-\d+")
+
+    @staticmethod
+    def site_label(user_id):
+        return f"user-{user_id}"
 
     # study, item and assignment lead indexes of the constraints below, so need none of their own.
     study = models.ForeignKey(Study, on_delete=models.PROTECT, related_name="rankings", db_index=False)
@@ -372,6 +430,23 @@ class Ranking(models.Model):
         return f"{self.annotator_label} on {self.item} ({self.criterion})"
 
 
+class Pseudonyms(dict):
+    """Annotator label -> 'annotator-1', 'annotator-2', ... numbered in the order the labels are first
+    looked up. Looked up in the order of each annotator's first ranking, the names are stable over
+    time (rankings are only ever added); every download and export names annotators so."""
+
+    def __missing__(self, label):
+        alias = self[label] = f"annotator-{len(self) + 1}"
+        return alias
+
+
+def pseudonyms(labels):
+    names = Pseudonyms()
+    for label in labels:
+        names[label]  # noqa: B018 - looking a label up numbers it
+    return names
+
+
 class LeaderboardSnapshot(models.Model):
     """A computed leaderboard, cached so that no page waits on the bootstrap."""
 
@@ -381,6 +456,8 @@ class LeaderboardSnapshot(models.Model):
     # How many rankings (and the newest id) it saw: stale when rankings change.
     rankings_count = models.PositiveIntegerField(default=0)
     last_ranking_id = models.BigIntegerField(default=0)
+    # The study's figures_version it was computed at.
+    figures_version = models.PositiveIntegerField(default=0, db_default=0)
     data = models.JSONField()
     computed_at = models.DateTimeField(auto_now=True)
     seconds = models.FloatField(default=0)

@@ -1,22 +1,31 @@
+"""The app's routes: the three areas' pages, then the API under /api/."""
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework.authtoken.views import obtain_auth_token
 
 from . import views
+from .annotating import urls as annotating_urls
+from .results import urls as results_urls
+from .studies import urls as studies_urls
+
+api_urlpatterns = [
+    path("auth/token/", obtain_auth_token, name="api_token_obtain"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api_docs"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api_redoc"),
+    *results_urls.api_urlpatterns,
+    *studies_urls.api_urlpatterns,
+]
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", views.healthz, name="healthz"),
-    path("account/token/", views.api_token, name="api_token"),
-    path("studies/new/", views.study_create, name="study_create"),
-    path("studies/<slug:slug>/", views.study_detail, name="study_detail"),
-    path("studies/<slug:slug>/upload/", views.study_upload, name="study_upload"),
-    path("studies/<slug:slug>/status/", views.study_status, name="study_status"),
-    path("studies/<slug:slug>/edit/", views.study_edit, name="study_edit"),
-    path("studies/<slug:slug>/researchers/", views.study_researchers, name="study_researchers"),
-    path("studies/<slug:slug>/items/<path:external_id>/", views.item_detail, name="item_detail"),
-    path("", include("annotations.urls_annotate")),
-    path("", include("annotations.urls_leaderboard")),
-    path("api/", include("annotations.api_urls")),
+    path("i18n/", include("django.conf.urls.i18n")),
+    *studies_urls.urlpatterns,
+    *annotating_urls.urlpatterns,
+    *results_urls.urlpatterns,
+    path("api/", include(api_urlpatterns)),
 ]

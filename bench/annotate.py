@@ -74,7 +74,7 @@ def seed(annotators, items, burst_annotators):
     from django.contrib.sessions.backends.db import SessionStore
     from django.core.management import call_command
 
-    from annotations import services
+    from annotations.studies import services
     from annotations.models import Item, Membership, Response, Study, System
 
     call_command("migrate", verbosity=0)
@@ -393,7 +393,6 @@ def main():
         from django.db.models import Count
         from django.utils import timezone
 
-        from annotations.assignment import live
         from annotations.models import Assignment, Item
 
         now = timezone.now()
@@ -401,7 +400,7 @@ def main():
         for slug in (SLUG, BURST_SLUG):
             for item in Item.objects.filter(study__slug=slug).only("pk", "study"):
                 items_checked += 1
-                taken = Assignment.objects.filter(live(now), item=item).count()
+                taken = Assignment.objects.live(now).filter(item=item).count()
                 over += taken > 3
         twice = (Assignment.objects.values("item", "annotator").order_by().annotate(n=Count("pk"))
                  .filter(n__gt=1).count())

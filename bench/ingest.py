@@ -76,7 +76,8 @@ def main():
     from django.test.client import encode_multipart
     from rest_framework.test import APIClient
 
-    from annotations import services
+    from annotations import db
+    from annotations.studies import services
     from annotations.models import Item, Response, System
     from django.db import transaction
     from django.utils import timezone
@@ -136,10 +137,10 @@ def main():
         now = timezone.now()
         started = time.perf_counter()
         with transaction.atomic():
-            services.bulk_insert(Item, ["study_id", "external_id", "prompt", "metadata", "created_at"],
+            db.bulk_insert(Item, ["study_id", "external_id", "prompt", "metadata", "created_at"],
                                  [(study.pk, key, prompt, {}, now) for key, prompt in prompts.items()])
             items = dict(Item.objects.filter(study=study).values_list("external_id", "id"))
-            services.bulk_insert(Response, services.RESPONSE_COLUMNS, [
+            db.bulk_insert(Response, services.RESPONSE_COLUMNS, [
                 (items[r["item_id"]], systems[r["system"]], r["response"], "")
                 for r in rows])
         return time.perf_counter() - started

@@ -7,7 +7,6 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from annotations.models import Item, Study, System
 
 
 class GenerationJob(models.Model):
@@ -23,8 +22,8 @@ class GenerationJob(models.Model):
         COMPLETED = "completed", "Completed"
         FAILED = "failed", "Failed"
 
-    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="generation_jobs")
-    system = models.ForeignKey(System, on_delete=models.PROTECT, related_name="generation_jobs")
+    study = models.ForeignKey("annotations.Study", on_delete=models.CASCADE, related_name="generation_jobs")
+    system = models.ForeignKey("annotations.System", on_delete=models.PROTECT, related_name="generation_jobs")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
     backend = models.CharField(max_length=32, choices=Backend.choices, default=Backend.VLLM)
     model = models.CharField(max_length=300, help_text="Served model name, or a local model path.")
@@ -67,7 +66,7 @@ class GenerationItem(models.Model):
         UNPARSED = "unparsed", "Output did not parse"  # kept in raw_output, never shown to annotators
 
     job = models.ForeignKey(GenerationJob, on_delete=models.CASCADE, related_name="items")
-    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="generation_items")
+    item = models.ForeignKey("annotations.Item", on_delete=models.CASCADE, related_name="generation_items")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)

@@ -8,7 +8,8 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from annotations.models import Response, System
+from annotations.studies import selectors as studies_selectors
+from annotations.studies import services as studies
 
 from .backends import BACKENDS, BackendError, GenerationRequest, SamplingParams, get_backend
 from .models import GenerationItem, GenerationJob
@@ -36,10 +37,9 @@ def check_job(study, *, system_name, backend, model, strategy, strategy_options,
     """Every problem with a job's settings, by field; empty when it can start."""
     errors = {}
     name = (system_name or "").strip()
-    if not name:
-        errors["system_name"] = "Give the new system a name."
-    elif len(name) > System._meta.get_field("name").max_length:
-        errors["system_name"] = "At most 100 characters."
+    problem = studies.check_system_name(name)
+    if problem:
+        errors["system_name"] = problem
     if backend not in BACKENDS or backend not in GenerationJob.Backend.values:
         errors["backend"] = f"Unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}."
     if not (model or "").strip():
@@ -86,10 +86,7 @@ def start_job(study, *, user, system_name, backend="vllm", model, strategy,
     if errors:
         raise JobInvalid(errors)
     model = model.strip()
-    system, _ = System.objects.get_or_create(
-        study=study, name=system_name.strip(),
-        defaults={"description": describe_system(model, strategy)},
-    )
+    system = studies.add_system(study, system_name, description=describe_system(model, strategy))
     job = GenerationJob.objects.create(
         study=study, system=system, created_by=user, backend=backend, model=model,
         strategy=strategy, strategy_options=strategy_options, temperature=temperature,
@@ -230,9 +227,7 @@ def generate_chunk(job, generation_item_ids, backend, *, final_attempt=False):
     pending = list(GenerationItem.objects.filter(
         id__in=generation_item_ids, job=job, status=GenerationItem.Status.PENDING,
     ).select_related("item"))
-    answered = set(Response.objects.filter(
-        system_id=job.system_id, item_id__in=[g.item_id for g in pending],
-    ).values_list("item_id", flat=True))
+    answered = studies_selectors.answered_item_ids(job.system_id, [g.item_id for g in pending])
     strategy = get_strategy(job.strategy, **job.strategy_options)
     sampling = SamplingParams(temperature=job.temperature, top_p=job.top_p,
                               max_tokens=job.max_tokens, seed=job.seed)
@@ -288,22 +283,18 @@ def record_result(job, generation_item, result, strategy, outcome, final_attempt
         return
     try:
         parsed = strategy.parse(result.text, result.finish_reason)
-        if len(parsed.answer) > settings.EVALSITE_MAX_TEXT_CHARS:
-            raise ParseError(f"answer longer than {settings.EVALSITE_MAX_TEXT_CHARS} characters")
-    except ParseError as exc:
+        studies.check_response_text(parsed.answer)
+    except (ParseError, studies.ResponseInvalid) as exc:
+        # Kept raw and flagged: a researcher sees why, and can upload a fixed response.
         outcome.unparsed += _mark(generation_item, GenerationItem.Status.UNPARSED,
-                                  error=exc.reason, raw_output=result.text, **stats)
+                                  error=str(exc), raw_output=result.text, **stats)
         return
     # A reasoning parser on the server may have split the reasoning off already.
     reasoning = "\n\n".join(part for part in (result.reasoning.strip(), parsed.reasoning) if part)
     with transaction.atomic():
         if _mark(generation_item, GenerationItem.Status.DONE, **stats):
-            now = timezone.now()
-            Response.objects.bulk_create([Response(
-                item_id=generation_item.item_id, system_id=job.system_id, text=parsed.answer,
-                reasoning=reasoning, source=Response.Source.GENERATED,
-                created_at=now, updated_at=now,
-            )], ignore_conflicts=True)
+            studies.add_generated_response(generation_item.item_id, job.system_id, parsed.answer,
+                                           reasoning=reasoning)
             outcome.done += 1
 
 

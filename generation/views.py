@@ -7,7 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from annotations.views import researcher_study
+from annotations.studies.selectors import researcher_study
 
 from . import selectors, services
 from .backends import BackendError
@@ -36,7 +36,7 @@ def _generate_context(study, form, models, problem):
 
 @login_required
 def generate(request, slug):
-    study = researcher_study(request, slug)
+    study = researcher_study(request.user, slug)
     models, problem = served_models()
     # One model served, as with a single vLLM server: nothing to choose, so it is filled in.
     form = GenerationForm(request.POST or None, initial={"model": models[0]} if len(models) == 1 else None)
@@ -54,7 +54,7 @@ def generate(request, slug):
 
 
 def _job(request, slug, job_id):
-    study = researcher_study(request, slug)
+    study = researcher_study(request.user, slug)
     return study, get_object_or_404(GenerationJob.objects.select_related("system"), id=job_id,
                                     study=study)
 
@@ -67,7 +67,7 @@ def _job_context(job):
 @login_required
 def job_detail(request, slug, job_id):
     study, job = _job(request, slug, job_id)
-    template = "partials/generation_progress.html" if request.htmx else "generation/job.html"
+    template = "generation/partials/progress.html" if request.htmx else "generation/job.html"
     return render(request, template, _job_context(job))
 
 

@@ -2,7 +2,7 @@
 import factory
 from django.contrib.auth import get_user_model
 
-from annotations import services
+from annotations.studies import services
 from annotations.models import Item, Response, System
 
 

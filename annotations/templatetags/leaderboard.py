@@ -1,7 +1,7 @@
 """Template filters for leaderboard figures: fractions as percentages, intervals, look-ups."""
 from django import template
 
-from .evalsite import percent
+from annotations.formatting import percent, percent_range
 
 register = template.Library()
 
@@ -15,9 +15,7 @@ def pct(value, digits=1):
 @register.filter
 def pct_ci(interval, digits=1):
     """[0.38, 0.51] -> '38.0–51.0'; None -> ''."""
-    if not interval:
-        return ""
-    return f"{float(interval[0]) * 100:.{int(digits)}f}–{float(interval[1]) * 100:.{int(digits)}f}"
+    return percent_range(interval, int(digits))
 
 
 @register.filter

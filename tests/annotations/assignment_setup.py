@@ -1,7 +1,7 @@
 """Builders for the annotators' side tests: an open study with items, systems and annotators."""
 from django.contrib.auth import get_user_model
 
-from annotations import services
+from annotations.studies import services
 from annotations.models import Item, Membership, Response, Study, System
 
 
@@ -34,6 +34,6 @@ def annotators(study, n, prefix="ann"):
 def full_ranking(assignment, criteria=None, ties=False):
     """A complete ranking of every shown handle (display order), per criterion."""
     criteria = criteria or [c.name for c in assignment.study.criteria.all()]
-    order = list(assignment.display_order)
+    order = list(assignment.shown_handles)
     groups = [order[:2]] + [[h] for h in order[2:]] if ties else [[h] for h in order]
     return {name: groups for name in criteria}

@@ -3,7 +3,8 @@ import io
 import json
 import random
 
-from annotations import services
+from annotations.results import services as results
+from annotations.studies import services
 
 SYSTEMS = ("sysA", "sysB", "sysC", "sysD")
 
@@ -56,4 +57,4 @@ def random_rankings(items, annotators, systems=SYSTEMS, criteria=("overall",), s
 
 
 def load_rankings(study, records):
-    return services.import_rankings(study, io.BytesIO(jsonl(*records)), filename="r.jsonl")
+    return results.import_rankings(study, io.BytesIO(jsonl(*records)), filename="r.jsonl")

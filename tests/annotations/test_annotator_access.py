@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.test import Client
 
-from annotations import assignment as assigning
+from annotations.annotating import services as assigning
 from annotations.models import Assignment, Membership, Ranking, Study
 from tests.annotations.assignment_setup import annotators, full_ranking, open_study
 from tests.factories import UserFactory
@@ -88,7 +88,7 @@ def test_researcher_pages_the_api_and_the_leaderboard_stay_closed_to_annotators(
         assert client.post(url, {"status": "closed", "system": "sys-0", "rule": "first"}).status_code == 404, url
     assert client.get("/api/studies/").json()["count"] == 0
     study.refresh_from_db()
-    assert study.status == Study.Status.OPEN and not any(i.attention_check for i in study.items.all())
+    assert study.status == Study.Status.OPEN and not any(i.is_attention_check for i in study.items.all())
 
 
 def test_the_ranking_screen_works_in_place_with_htmx(study, annotator):

@@ -4,7 +4,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from annotations import services
+from annotations.studies import services
 from annotations.models import Study
 from tests.factories import UserFactory
 

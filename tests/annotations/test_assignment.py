@@ -7,9 +7,9 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from annotations import assignment as assigning
+from annotations.annotating import services as assigning
 from annotations.models import Assignment, Item, Ranking, Response, Study, System
-from annotations.progress import study_progress
+from annotations.annotating.selectors import study_progress
 from tests.annotations.assignment_setup import annotators, full_ranking, open_study
 
 pytestmark = pytest.mark.django_db
@@ -82,7 +82,7 @@ def test_resume_returns_the_same_assignment_in_the_same_order(researcher):
     a = assigning.next_assignment(study, user)
     again = assigning.next_assignment(study, user)
     assert again.pk == a.pk
-    assert again.display_order == a.display_order and again.handles == a.handles
+    assert again.shown_handles == a.shown_handles and again.handles == a.handles
     assert Assignment.objects.filter(annotator=user).count() == 1
 
 
@@ -94,12 +94,12 @@ def test_display_is_a_random_subset_in_a_random_order_with_opaque_handles(resear
     orders, firsts, all_handles = set(), set(), []
     for user in users:
         a = assigning.next_assignment(study, user)
-        assert len(a.display_order) == 4 and set(a.handles) == set(a.display_order)
+        assert len(a.shown_handles) == 4 and set(a.handles) == set(a.shown_handles)
         assert set(a.handles.values()) <= item_responses and len(set(a.handles.values())) == 4
-        assert all(HANDLE.match(h) for h in a.display_order)
-        orders.add(tuple(a.handles[h] for h in a.display_order))
-        firsts.add(a.handles[a.display_order[0]])
-        all_handles += a.display_order
+        assert all(HANDLE.match(h) for h in a.shown_handles)
+        orders.add(tuple(a.handles[h] for h in a.shown_handles))
+        firsts.add(a.handles[a.shown_handles[0]])
+        all_handles += a.shown_handles
     # 60 draws of 4 from 7 in order: a fixed or key-sorted order would give one or a few
     assert len(orders) > 40
     assert len(firsts) == 7
@@ -145,7 +145,7 @@ def test_an_expired_lease_is_renewed_when_its_annotator_returns_and_the_quota_al
     now = timezone.now()
     a = assigning.next_assignment(study, user, now=now)
     back = assigning.next_assignment(study, user, now=now + timedelta(minutes=20))
-    assert back.pk == a.pk and back.display_order == a.display_order
+    assert back.pk == a.pk and back.shown_handles == a.shown_handles
     assert back.expires_at == now + timedelta(minutes=25)
 
 
@@ -185,7 +185,7 @@ def test_incomplete_or_foreign_rankings_are_refused_and_nothing_is_stored(resear
     (user,) = annotators(study, 1)
     a = assigning.next_assignment(study, user)
     rankings = full_ranking(a)
-    rankings["comforting"] = change(list(a.display_order))
+    rankings["comforting"] = change(list(a.shown_handles))
     with pytest.raises(assigning.RankingInvalid) as refused:
         assigning.submit_ranking(a, rankings)
     assert refused.value.code == code
@@ -199,7 +199,7 @@ def test_the_incomplete_message_names_the_missing_letters(researcher):
     (user,) = annotators(study, 1)
     a = assigning.next_assignment(study, user)
     rankings = full_ranking(a)
-    rankings["overall"] = [[a.display_order[0]], [a.display_order[2]]]
+    rankings["overall"] = [[a.shown_handles[0]], [a.shown_handles[2]]]
     with pytest.raises(assigning.RankingInvalid, match="Response B, Response D, Response E not placed yet"):
         assigning.submit_ranking(a, rankings)
 
@@ -220,10 +220,10 @@ def test_a_stored_ranking_holds_systems_in_tie_groups_the_display_order_label_an
     a = assigning.next_assignment(study, user, now=now)
     assert a.first_shown_at == now
     rankings = full_ranking(a)
-    rankings["overall"] = [[h] for h in reversed(a.display_order)]
+    rankings["overall"] = [[h] for h in reversed(a.shown_handles)]
     assigning.submit_ranking(a, rankings, rationale="  B was kind  ", now=now + timedelta(seconds=42))
     system_of = dict(Response.objects.values_list("pk", "system_id"))
-    shown = [system_of[a.handles[h]] for h in a.display_order]
+    shown = [system_of[a.handles[h]] for h in a.shown_handles]
     overall = Ranking.objects.get(assignment=a, criterion__name="overall")
     assert overall.ranking == [[s] for s in reversed(shown)]
     assert overall.display_order == shown
@@ -295,14 +295,14 @@ def test_a_non_member_gets_no_assignment(researcher):
     ("last", [[1], [2]], None),
 ])
 def test_attention_rules(rule, groups, expected):
-    assert assigning.attention_passed({"system": "x", "rule": rule}, groups, 9) is expected
+    assert assigning.attention_passed(Item(attention_system_id=9, attention_rule=rule), groups) is expected
 
 
 def test_attention_checks_are_shown_scored_per_ranking_and_summed_per_annotator(researcher):
     study = open_study(researcher, items=1, systems=6, responses_per_screen=3, annotations_per_item=10)
     call_command("mark_attention_check", study.slug, "p0", "--system", "sys-4", "--rule", "not_first")
     item = Item.objects.get(study=study)
-    assert item.attention_check == {"system": "sys-4", "rule": "not_first"}
+    assert (item.attention_system.name, item.attention_rule) == ("sys-4", "not_first")
     planted = Response.objects.get(item=item, system__name="sys-4").pk
     careless, careful = annotators(study, 2)
     results = {}
@@ -310,7 +310,7 @@ def test_attention_checks_are_shown_scored_per_ranking_and_summed_per_annotator(
         a = assigning.next_assignment(study, user)
         assert planted in a.handles.values()  # 3 of 6 shown, the planted one always among them
         handle = next(h for h, pk in a.handles.items() if pk == planted)
-        others = [h for h in a.display_order if h != handle]
+        others = [h for h in a.shown_handles if h != handle]
         order = [handle] + others if planted_first else others + [handle]
         assigning.submit_ranking(a, {c: [[h] for h in order] for c in ("overall", "comforting")})
         results[user.pk] = set(Ranking.objects.filter(annotator=user).values_list("attention_passed", flat=True))

@@ -9,7 +9,7 @@ from django.db import connection
 from django.db.models import Count
 from django.utils import timezone
 
-from annotations import assignment as assigning
+from annotations.annotating import services as assigning
 from annotations.models import Assignment, Item
 from tests.annotations.assignment_setup import annotators, full_ranking, open_study
 
@@ -43,7 +43,7 @@ def run_at_once(work, arguments):
 
 
 def live_per_item(study, now):
-    return dict(Assignment.objects.filter(assigning.live(now), study=study).values("item")
+    return dict(Assignment.objects.live(now).filter(study=study).values("item")
                 .annotate(n=Count("pk")).values_list("item", "n"))
 
 

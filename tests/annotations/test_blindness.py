@@ -11,8 +11,8 @@ import re
 import pytest
 from django.test import Client
 
-from annotations import assignment as assigning
-from annotations import services
+from annotations.annotating import services as assigning
+from annotations.studies import services
 from annotations.models import Assignment, Item, Membership, Response, Study, System
 from tests.annotations.assignment_setup import annotators, full_ranking, open_study
 
@@ -169,14 +169,14 @@ def test_the_page_shows_responses_in_the_assignments_random_order_under_random_h
         client.force_login(user)
         page = client.get(f"/annotate/{study.slug}/work/").content.decode()
         current = Assignment.objects.get(annotator=user)
-        positions = [page.index(f'data-handle="{h}"') for h in current.display_order]
+        positions = [page.index(f'data-handle="{h}"') for h in current.shown_handles]
         assert positions == sorted(positions)  # the tray lists them in display order, A first
-        shown = [texts[current.handles[h]] for h in current.display_order]
+        shown = [texts[current.handles[h]] for h in current.shown_handles]
         card_positions = [page.index(f"{text}</div>") for text in shown]
         assert card_positions == sorted(card_positions)  # cards too
-        firsts.add(current.handles[current.display_order[0]])
-        assert not seen_handles & set(current.display_order)
-        seen_handles |= set(current.display_order)
+        firsts.add(current.handles[current.shown_handles[0]])
+        assert not seen_handles & set(current.shown_handles)
+        seen_handles |= set(current.shown_handles)
     assert len(firsts) == 5  # every response has been first for someone: no order by key
 
 

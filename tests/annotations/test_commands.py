@@ -2,7 +2,7 @@
 import pytest
 from django.core.management import CommandError, call_command
 
-from annotations import leaderboard
+from annotations.results import services as results
 from annotations.models import Membership, Ranking, Response, Study
 
 pytestmark = pytest.mark.django_db
@@ -54,7 +54,7 @@ def test_demo_loads_study_and_accounts_and_is_idempotent(settings, capsys):
         ("researcher", Membership.Role.RESEARCHER), ("annotator", Membership.Role.ANNOTATOR)}
     assert all(s.description for s in study.systems.all())
     assert "Demo rankings: 240 by 4 raters (imported)." in out
-    board = leaderboard.fresh(study).data
+    board = results.fresh(study).data
     assert [c["name"] for c in board["criteria"]] == ["overall", "comforting"]
     for criterion in board["criteria"]:
         systems = criterion["leaderboard"]["systems"]

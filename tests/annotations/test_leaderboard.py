@@ -12,7 +12,10 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from django.test import Client
 
-from annotations import leaderboard, leaderboard_formats, metrics, services, tasks
+from annotations import metrics
+from annotations.results import exports, figures, selectors, tasks
+from annotations.results import services as results
+from annotations.studies import services
 from annotations.models import LeaderboardSnapshot, Membership, Ranking
 from tests.annotations.ranking_helpers import SYSTEMS, load_rankings, outputs, random_rankings
 from tests.factories import UserFactory
@@ -37,8 +40,8 @@ def ranked(study):
 
 def expected(records, unit="annotation", exclude=("rater-c",)):
     annotations = [metrics.Annotation.from_record(r) for r in records]
-    return metrics.leaderboard(annotations, sorted(SYSTEMS), unit=unit, rounds=leaderboard.ROUNDS,
-                               seed=leaderboard.SEED, exclude=exclude)
+    return metrics.leaderboard(annotations, sorted(SYSTEMS), unit=unit, rounds=figures.ROUNDS,
+                               seed=figures.SEED, exclude=exclude)
 
 
 def table_rows(page):
@@ -165,7 +168,7 @@ def test_new_ranking_makes_the_snapshot_stale_and_the_task_refreshes_it(web, ran
     def no_waiting(*args, **kwargs):
         raise AssertionError("the page computed the leaderboard while a snapshot existed")
 
-    monkeypatch.setattr(leaderboard, "compute", no_waiting)
+    monkeypatch.setattr(results, "compute", no_waiting)
     with django_capture_on_commit_callbacks() as polled:
         page = web.get("/studies/pilot/leaderboard/").content.decode()
     assert f"from {n} rankings" in page and f"refreshing: {n + 1} rankings now" in page
@@ -184,7 +187,7 @@ def test_new_ranking_makes_the_snapshot_stale_and_the_task_refreshes_it(web, ran
 
 
 def test_refresh_task_leaves_a_fresh_snapshot_alone_unless_forced(ranked, study):
-    snapshot = leaderboard.fresh(study)
+    snapshot = results.fresh(study)
     computed_at = snapshot.computed_at
     tasks.refresh_leaderboard(study.pk)
     snapshot.refresh_from_db()
@@ -199,7 +202,7 @@ def test_refresh_task_leaves_a_fresh_snapshot_alone_unless_forced(ranked, study)
 
 def test_a_large_study_without_snapshot_shows_progress_then_the_leaderboard(web, ranked, study, monkeypatch,
                                                                               django_capture_on_commit_callbacks):
-    monkeypatch.setattr(leaderboard, "COMPUTE_INLINE_MAX", 10)
+    monkeypatch.setattr(results, "COMPUTE_INLINE_MAX", 10)
     with django_capture_on_commit_callbacks(execute=True):
         page = web.get("/studies/pilot/leaderboard/").content.decode()
     assert "Computing the leaderboard from" in page and 'hx-trigger="load delay:2s' in page
@@ -210,7 +213,7 @@ def test_a_large_study_without_snapshot_shows_progress_then_the_leaderboard(web,
 
 def test_loading_rankings_takes_two_queries_however_many_there_are(ranked, study, django_assert_num_queries):
     with django_assert_num_queries(2):
-        by_criterion, labels, count, last = leaderboard.load_annotations(study)
+        by_criterion, labels, count, last = selectors.load_annotations(study)
     assert count == len(ranked) and labels == list(RATERS)
     first = by_criterion[study.criteria.get().pk][0]
     assert first == metrics.Annotation.from_record(ranked[0])
@@ -224,7 +227,7 @@ def test_public_link_shows_the_leaderboard_without_annotators_and_can_be_revoked
     token = study.public_token
     assert token and len(token) >= 40
     assert f"/public/leaderboard/{token}/" in web.get("/studies/pilot/leaderboard/").content.decode()
-    assert services.create_public_link(study) == token  # creating again keeps the link
+    assert results.create_public_link(study) == token  # creating again keeps the link
 
     anonymous = Client()
     reply = anonymous.get(f"/public/leaderboard/{token}/")
@@ -290,7 +293,7 @@ def test_json_download_holds_the_documented_keys_with_fractions(api, ranked):
     reply = api.get("/api/studies/pilot/leaderboard/?format=json&unit=item")
     assert reply["Content-Type"] == "application/json"
     doc = reply.json()
-    assert (doc["unit"], doc["seed"], doc["bootstrap_rounds"]) == ("item", leaderboard.SEED, 1000)
+    assert (doc["unit"], doc["seed"], doc["bootstrap_rounds"]) == ("item", figures.SEED, 1000)
     assert doc["excluded_annotators"] == ["annotator-3"]
     board = doc["criteria"]["overall"]
     assert CRITERION_KEYS <= board.keys() and board["unit"] == "item"
@@ -325,9 +328,9 @@ def test_csv_download_parses_with_numbers_as_numbers(web, ranked):
 
 
 def test_csv_neutralises_formulas_in_text_but_keeps_negative_numbers(researcher, api):
-    assert leaderboard_formats.csv_cell(-0.3) == "-0.3"
-    assert leaderboard_formats.csv_cell("-0.3") == "'-0.3"
-    assert leaderboard_formats.csv_cell("=1+2") == "'=1+2"
+    assert exports.csv_cell(-0.3) == "-0.3"
+    assert exports.csv_cell("-0.3") == "'-0.3"
+    assert exports.csv_cell("=1+2") == "'=1+2"
     study = services.create_study(owner=researcher, slug="evil", title="Evil")
     names = ("=HYPERLINK(\"http://x\")", "+cmd", "-2", "@SUM(A1)", "plain")
     outputs(study, items=("p1", "p2"), systems=names)
@@ -351,7 +354,7 @@ def test_markdown_download_is_a_table_with_its_header(api, ranked):
     rows = [line for line in text.splitlines() if line.startswith("| ") and "Rank |" not in line]
     assert len(rows) == len(SYSTEMS)
     assert all(line.count(" | ") == header.count(" | ") for line in rows)
-    assert "Unit: per annotation" in text and f"seed {leaderboard.SEED}" in text
+    assert "Unit: per annotation" in text and f"seed {figures.SEED}" in text
 
 
 def _balanced(tex):

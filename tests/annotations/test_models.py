@@ -2,7 +2,7 @@
 import pytest
 from django.db import IntegrityError, transaction
 
-from annotations import services
+from annotations.studies import services
 from annotations.models import Criterion, Item, Membership, Response, Study, System
 from tests.factories import ItemFactory, ResponseFactory, SystemFactory, UserFactory
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from annotations import services
+from annotations.studies import services
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from annotations import assignment as assigning
+from annotations.annotating import services as assigning
 from annotations.models import Item, Study
 from tests.annotations.assignment_setup import annotators, open_study
 from tests.factories import UserFactory
@@ -26,7 +26,7 @@ def test_progress_page_shows_done_working_time_flags_and_attention(web, research
     for user, seconds in ((ana, 30), (ben, 90)):
         a = assigning.next_assignment(study, user, now=now)
         planted = next(h for h, pk in a.handles.items() if pk == a.item.responses.get(system__name="sys-3").pk)
-        order = [planted] + [h for h in a.display_order if h != planted]
+        order = [planted] + [h for h in a.shown_handles if h != planted]
         if user == ben:
             order = order[1:] + order[:1]
         assigning.submit_ranking(a, {c: [[h] for h in order] for c in ("overall", "comforting")},
@@ -69,11 +69,12 @@ def test_marking_an_attention_check_from_the_item_page(web, researcher):
     assert "Mark as a check" in page
     reply = web.post(f"/studies/{study.slug}/attention-check/p0/", {"system": "sys-2", "rule": "last"}, follow=True)
     assert "is now an attention check" in reply.content.decode()
-    assert Item.objects.get(study=study).attention_check == {"system": "sys-2", "rule": "last"}
+    item = Item.objects.get(study=study)
+    assert (item.attention_system.name, item.attention_rule) == ("sys-2", "last")
     page = reply.content.decode()
     assert "must be ranked last, alone" in page and "Clear" in page
     web.post(f"/studies/{study.slug}/attention-check/p0/", {"clear": "1"})
-    assert Item.objects.get(study=study).attention_check is None
+    assert not Item.objects.get(study=study).is_attention_check
     bad = web.post(f"/studies/{study.slug}/attention-check/p0/", {"system": "nope", "rule": "last"}, follow=True)
     assert "Choose a system and a rule" in bad.content.decode()
 

@@ -3,6 +3,7 @@ writes nothing; good imports store system ids; importing again changes nothing; 
 is never overwritten."""
 import html
 import io
+import json
 import re
 from dataclasses import dataclass
 
@@ -10,7 +11,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 
-from annotations import services
+from annotations.results import services
 from annotations.models import LeaderboardSnapshot, Ranking, System
 from tests.annotations.ranking_helpers import jsonl, outputs, ranking
 from tests.factories import UserFactory
@@ -228,7 +229,7 @@ def test_web_import_success_tells_the_page_to_reload_the_leaderboard(study, web)
     outputs(study)
     reply = web.post("/studies/pilot/rankings/import/", {"file": SimpleUploadedFile("r.jsonl", jsonl(ranking()))},
                      HTTP_HX_REQUEST="true")
-    assert reply["HX-Trigger"] == "rankings-imported"
+    assert json.loads(reply["HX-Trigger"]) == {"rankings-imported": {}}
     assert "Imported 1 ranking" in reply.content.decode()
     again = web.post("/studies/pilot/rankings/import/", {"file": SimpleUploadedFile("r.jsonl", jsonl(ranking()))},
                      HTTP_HX_REQUEST="true")

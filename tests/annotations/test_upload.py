@@ -9,7 +9,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.db import IntegrityError, transaction
 
-from annotations import services
+from annotations.studies import services
 from annotations.models import Item, OutputUpload, Response, ResponseRevision, System
 
 pytestmark = pytest.mark.django_db

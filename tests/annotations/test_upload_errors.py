@@ -8,7 +8,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 
-from annotations import services
+from annotations.studies import services
 from annotations.models import Item, OutputUpload, Response, ResponseRevision, System
 from tests.located import located
 

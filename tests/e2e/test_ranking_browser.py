@@ -78,7 +78,7 @@ def stored(criterion):
     ranking = Ranking.objects.select_related("assignment").get(criterion__name=criterion, source="annotated")
     assignment = ranking.assignment
     system_of = dict(Response.objects.filter(pk__in=assignment.handles.values()).values_list("pk", "system_id"))
-    letter_of = {system_of[assignment.handles[h]]: "ABCDE"[i] for i, h in enumerate(assignment.display_order)}
+    letter_of = {system_of[assignment.handles[h]]: "ABCDE"[i] for i, h in enumerate(assignment.shown_handles)}
     return ["".join(letter_of[s] for s in group) for group in ranking.ranking]
 
 

@@ -4,7 +4,7 @@ errors in place, the job page's progress and its htmx partial, and the actions.
 import pytest
 from django.urls import reverse
 
-from annotations import services as study_services
+from annotations.studies import services as study_services
 from annotations.models import Membership, Response
 from generation import services
 from generation.models import GenerationJob

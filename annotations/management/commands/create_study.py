@@ -2,7 +2,7 @@
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from annotations import services
+from annotations.studies import services
 
 
 class Command(BaseCommand):

@@ -12,7 +12,8 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from annotations import services
+from annotations.results import services as results
+from annotations.studies import services
 from annotations.models import Membership, Study
 
 DEMO_DIR = Path(__file__).resolve().parents[2] / "demo"
@@ -63,7 +64,7 @@ class Command(BaseCommand):
                 services.set_study_status(study, Study.Status.OPEN)
             # Rankings by four external raters, so that the leaderboard is full on first start.
             with open(DEMO_DIR / "rankings.jsonl", "rb") as handle:
-                rankings = services.import_rankings(study, handle, filename="rankings.jsonl")
+                rankings = results.import_rankings(study, handle, filename="rankings.jsonl")
         loaded = "loaded" if summary.changed else "already loaded"
         self.stdout.write(self.style.SUCCESS(
             f"Demo study '{study.title}': {study.items.count()} posts, {study.systems.count()} systems ({loaded})."))

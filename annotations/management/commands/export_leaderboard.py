@@ -1,7 +1,8 @@
 """python manage.py export_leaderboard SLUG --format json|csv|md|tex [-o FILE] [--unit item] [--include-all]"""
 from django.core.management.base import BaseCommand, CommandError
 
-from annotations import leaderboard, leaderboard_formats
+from annotations.results import exports, services
+from annotations.results.figures import UNIT_LABELS, Options
 from annotations.models import Study
 
 
@@ -11,9 +12,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("slug")
-        parser.add_argument("--format", choices=list(leaderboard_formats.FORMATS), default="json")
+        parser.add_argument("--format", choices=list(exports.FORMATS), default="json")
         parser.add_argument("-o", "--output", help="file to write (default: standard output)")
-        parser.add_argument("--unit", choices=list(leaderboard.UNIT_LABELS), default="annotation",
+        parser.add_argument("--unit", choices=list(UNIT_LABELS), default="annotation",
                             help="per annotation (each ranking once, the default) or per item")
         parser.add_argument("--include-all", action="store_true",
                             help="keep annotators who failed the attention checks (left out by default)")
@@ -23,8 +24,8 @@ class Command(BaseCommand):
             study = Study.objects.get(slug=options["slug"])
         except Study.DoesNotExist:
             raise CommandError(f"no study '{options['slug']}'") from None
-        choice = leaderboard.Options(unit=options["unit"], exclude_attention=not options["include_all"])
-        body, _, _ = leaderboard_formats.render(study, leaderboard.fresh(study, choice), options["format"])
+        choice = Options(unit=options["unit"], exclude_attention=not options["include_all"])
+        body, _, _ = exports.render(study, services.fresh(study, choice), options["format"])
         if not options["output"]:
             self.stdout.write(body.decode("utf-8"), ending="")
             return

@@ -1,7 +1,7 @@
 """python manage.py export_rankings SLUG [-o FILE]: every ranking as JSONL, annotators pseudonymised."""
 from django.core.management.base import BaseCommand, CommandError
 
-from annotations import leaderboard
+from annotations.results import exports
 from annotations.models import Study
 
 
@@ -18,7 +18,7 @@ class Command(BaseCommand):
             study = Study.objects.get(slug=options["slug"])
         except Study.DoesNotExist:
             raise CommandError(f"no study '{options['slug']}'") from None
-        lines = leaderboard.export_rankings(study)
+        lines = exports.export_rankings(study)
         if not options["output"]:
             for line in lines:
                 self.stdout.write(line.decode("utf-8"), ending="")

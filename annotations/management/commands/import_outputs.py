@@ -1,7 +1,7 @@
 """python manage.py import_outputs SLUG FILE [--replace] [--format jsonl|csv|alpaca]"""
 from django.core.management.base import BaseCommand
 
-from annotations import ingest, services
+from annotations.studies import ingest, services
 
 from ._files import refuse, study_and_file
 

@@ -1,7 +1,7 @@
 """python manage.py import_rankings SLUG FILE: rankings collected elsewhere (JSONL), all or nothing."""
 from django.core.management.base import BaseCommand
 
-from annotations import services
+from annotations.results import services
 
 from ._files import refuse, study_and_file
 

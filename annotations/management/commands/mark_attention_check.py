@@ -1,8 +1,8 @@
 """python manage.py mark_attention_check SLUG ITEM_ID --system NAME --rule not_first  (or --clear)."""
 from django.core.management.base import BaseCommand, CommandError
 
-from annotations import assignment
-from annotations.models import Item, Study
+from annotations.annotating import services
+from annotations.models import AttentionRule, Item, Study
 
 
 class Command(BaseCommand):
@@ -12,7 +12,7 @@ class Command(BaseCommand):
         parser.add_argument("slug")
         parser.add_argument("item_id", help="the item's id in your data (its external id)")
         parser.add_argument("--system", help="the system whose response is the planted one")
-        parser.add_argument("--rule", choices=assignment.ATTENTION_RULES, default="not_first",
+        parser.add_argument("--rule", choices=AttentionRule.values, default="not_first",
                             help="not_first: must not be ranked first; last / first: alone at that end")
         parser.add_argument("--clear", action="store_true", help="the item is no longer a check")
 
@@ -24,14 +24,14 @@ class Command(BaseCommand):
         if item is None:
             raise CommandError(f"study '{study.slug}' has no item '{options['item_id']}'")
         if options["clear"]:
-            assignment.clear_attention_check(item)
+            services.clear_attention_check(item)
             self.stdout.write(f"Item '{item.external_id}' is no longer an attention check.")
             return
         if not options["system"]:
             raise CommandError("give --system NAME (or --clear)")
         try:
-            assignment.set_attention_check(item, options["system"], options["rule"])
-        except assignment.AttentionCheckInvalid as exc:
+            services.set_attention_check(item, options["system"], options["rule"])
+        except services.AttentionCheckInvalid as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(f"Item '{item.external_id}' is an attention check: {options['system']} "
                           f"{options['rule'].replace('_', ' ')}.")

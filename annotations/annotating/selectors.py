@@ -1,0 +1,196 @@
+"""Reads of the annotators' area: an annotator's studies and progress, and a study's progress for
+its researchers. Nothing here writes; a lease past its expiry is reported as expired, not changed.
+"""
+import statistics
+from dataclasses import dataclass, field
+
+from django.core.cache import cache
+from django.db import connection
+from django.db.models import Count, Q
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+
+from annotations.models import Assignment, Item, Membership, Ranking, Study
+
+
+def annotator_study(user, slug):
+    """The study if this user annotates it; 404 otherwise, as if it did not exist."""
+    return get_object_or_404(
+        Study.objects.filter(memberships__user=user, memberships__role=Membership.Role.ANNOTATOR), slug=slug)
+
+
+def study_criteria(study):
+    """The study's criteria, cached: they never change once a study exists, and every screen needs them."""
+    key = f"evalsite:criteria:{study.pk}"
+    criteria = cache.get(key)
+    if criteria is None:
+        criteria = list(study.criteria.all())
+        cache.set(key, criteria, 300)
+    return criteria
+
+
+def has_active_assignment(study, user):
+    return Assignment.objects.filter(study=study, annotator=user, status=Assignment.Status.ACTIVE).exists()
+
+
+@dataclass
+class AnnotatorProgress:
+    done: int
+    total: int
+
+    @property
+    def share(self):
+        return self.done / self.total if self.total else 0.0
+
+    @property
+    def width(self):
+        """The share as a whole percentage, for a bar's CSS width."""
+        return round(min(1.0, self.share) * 100)
+
+
+def annotator_progress(study, user):
+    """Items this annotator has ranked in the study, of all its items. It is on every screen, so the
+    study's item count is cached for a minute (an upload shows in the total within that minute)."""
+    key = f"evalsite:items:{study.pk}"
+    total = cache.get(key)
+    if total is None:
+        total = Item.objects.filter(study=study).count()
+        cache.set(key, total, 60)
+    sql = (f"SELECT COUNT(*) FROM {Assignment._meta.db_table} WHERE study_id = %s AND annotator_id = %s "
+           "AND status = %s")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [study.pk, user.pk, Assignment.Status.SUBMITTED.value])
+        (done,) = cursor.fetchone()
+    return AnnotatorProgress(done=done, total=total)
+
+
+@dataclass
+class AnnotatorWork:
+    """A study an annotator takes part in, for their home page."""
+    study: object
+    progress: AnnotatorProgress
+    active: bool  # an assignment is waiting for them (resume rather than start)
+    completed_at: object = None
+
+
+def annotator_studies(user):
+    memberships = (Membership.objects.filter(user=user, role=Membership.Role.ANNOTATOR)
+                   .select_related("study").order_by("-created_at"))
+    studies = [m.study for m in memberships]
+    if not studies:
+        return []
+    done = dict(Assignment.objects.filter(annotator=user, study__in=studies, status=Assignment.Status.SUBMITTED)
+                .values("study").annotate(n=Count("pk")).values_list("study", "n"))
+    totals = dict(Item.objects.filter(study__in=studies).values("study").annotate(n=Count("pk"))
+                  .values_list("study", "n"))
+    now = timezone.now()
+    active = set(Assignment.objects.filter(annotator=user, study__in=studies, status=Assignment.Status.ACTIVE,
+                                           expires_at__gt=now).values_list("study", flat=True))
+    return [
+        AnnotatorWork(study=m.study, progress=AnnotatorProgress(done.get(m.study_id, 0), totals.get(m.study_id, 0)),
+                      active=m.study_id in active, completed_at=m.completed_at)
+        for m in memberships
+    ]
+
+
+@dataclass
+class AnnotatorRow:
+    username: str
+    label: str
+    external_id: str
+    submitted: int = 0
+    skipped: int = 0
+    flagged: int = 0
+    median_seconds: float | None = None
+    attention_passed: int = 0
+    attention_checked: int = 0
+    working_on: str = ""  # an item's external id while a lease is live
+
+    @property
+    def attention_rate(self):
+        return self.attention_passed / self.attention_checked if self.attention_checked else None
+
+
+@dataclass
+class StudyProgress:
+    items: int
+    items_complete: int
+    required: int  # rankings needed: items x annotations per item
+    submitted: int
+    active: list  # live leases: dicts with annotator, item, leased_at, expires_at
+    expired: int  # leases that ran out without a submission
+    median_seconds: float | None
+    flagged: list  # flagged assignments, newest first
+    annotators: list = field(default_factory=list)
+
+    @property
+    def share(self):
+        return min(1.0, self.submitted / self.required) if self.required else 0.0
+
+    @property
+    def width(self):
+        return round(self.share * 100)
+
+
+def _median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def study_progress(study, *, now=None):
+    now = now or timezone.now()
+    per_item = study.annotations_per_item
+    items = Item.objects.filter(study=study).count()
+    done_per_item = (Assignment.objects.filter(study=study, status=Assignment.Status.SUBMITTED)
+                     .values("item").annotate(n=Count("pk")).values_list("n", flat=True))
+    submitted_counts = list(done_per_item)
+    assignments = Assignment.objects.filter(study=study)
+    live_leases = list(
+        assignments.filter(status=Assignment.Status.ACTIVE, expires_at__gt=now)
+        .select_related("annotator", "item").order_by("leased_at"))
+    expired = assignments.filter(
+        Q(status=Assignment.Status.EXPIRED) | Q(status=Assignment.Status.ACTIVE, expires_at__lte=now)).count()
+    flagged = list(assignments.filter(status=Assignment.Status.FLAGGED)
+                   .select_related("annotator", "item").order_by("-leased_at"))
+
+    rows = {}
+    members = Membership.objects.filter(study=study, role=Membership.Role.ANNOTATOR).select_related("user")
+    for m in members:
+        rows[m.user_id] = AnnotatorRow(username=m.user.get_username(), label=Ranking.site_label(m.user_id),
+                                       external_id=m.external_id)
+    seconds = {}
+    for user_id, status, secs in assignments.values_list("annotator", "status", "seconds"):
+        row = rows.get(user_id)
+        if row is None:  # an annotator who has since left the study
+            continue
+        if status == Assignment.Status.SUBMITTED:
+            row.submitted += 1
+            seconds.setdefault(user_id, []).append(secs)
+        elif status == Assignment.Status.SKIPPED:
+            row.skipped += 1
+        elif status == Assignment.Status.FLAGGED:
+            row.flagged += 1
+    for user_id, values in seconds.items():
+        rows[user_id].median_seconds = _median(values)
+    checks = (Ranking.objects.filter(study=study, source=Ranking.Source.ANNOTATED, attention_passed__isnull=False)
+              .values("annotator").annotate(passed=Count("pk", filter=Q(attention_passed=True)), checked=Count("pk")))
+    for entry in checks:
+        row = rows.get(entry["annotator"])
+        if row is not None:
+            row.attention_passed, row.attention_checked = entry["passed"], entry["checked"]
+    for lease in live_leases:
+        if lease.annotator_id in rows:
+            rows[lease.annotator_id].working_on = lease.item.external_id
+
+    return StudyProgress(
+        items=items,
+        items_complete=sum(1 for n in submitted_counts if n >= per_item),
+        required=items * per_item,
+        submitted=sum(submitted_counts),
+        active=live_leases,
+        expired=expired,
+        median_seconds=_median(assignments.filter(status=Assignment.Status.SUBMITTED)
+                               .values_list("seconds", flat=True)),
+        flagged=flagged,
+        annotators=sorted(rows.values(), key=lambda r: (-r.submitted, r.username)),
+    )

@@ -1,0 +1,565 @@
+"""Annotators at work: joining a study, leases, quotas, rankings, skips, flags, attention checks.
+
+Every write of this area is a named function here; views and commands call them. Safe under
+concurrency on PostgreSQL.
+
+Locking, in one order everywhere so that no two requests wait on each other in a cycle:
+membership (one annotator's requests, one at a time) -> assignment -> item. Whatever changes how
+many live assignments an item has (a new lease, a renewed lease, a late submission) holds the
+item's row lock and counts again in a fresh statement before writing, so the quota holds even
+when two requests saw the same stale count; a candidate found full that way is given up by
+rolling back the whole attempt, so no request ever waits for an item while holding another.
+Locks are FOR NO KEY UPDATE, so inserting rows that merely reference a locked item never waits.
+"""
+import json
+import random
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from annotations.models import (
+    Assignment, AttentionRule, Criterion, CrowdPlatform, Item, Membership, Ranking, Response, Study, System,
+)
+from annotations.models import _token as _invite_token
+
+MAX_RATIONALE_CHARS = 2000
+MAX_FLAG_REASON_CHARS = 2000
+# Candidates tried when the first ones turn out full after locking (a stale count); then give up.
+MAX_CANDIDATES = 20
+LETTERS = "ABCDEFGHIJKL"  # responses_per_screen is at most 12
+
+_rng = random.SystemRandom()
+
+
+class AssignmentRefused(Exception):
+    """The request cannot be carried out; `message` says why, in the annotator's language."""
+
+    def __init__(self, message, code):
+        self.message = message
+        self.code = code
+        super().__init__(message)
+
+
+class RankingInvalid(AssignmentRefused):
+    """A submitted ranking is incomplete or does not match the responses shown."""
+
+
+class NotAnnotator(Exception):
+    """The user is not an annotator of the study."""
+
+
+@dataclass(frozen=True)
+class Ref:
+    """An assignment as an annotator's URL names it. Services look it up under their own row lock,
+    so a view need not read it first; an unknown one raises Assignment.DoesNotExist."""
+
+    study: Study
+    annotator_id: int
+    public_id: str
+
+
+def _lookup(assignment):
+    if isinstance(assignment, Ref):
+        return {"study_id": assignment.study.pk, "annotator_id": assignment.annotator_id,
+                "public_id": assignment.public_id}
+    return {"pk": assignment.pk}
+
+
+# The hot path (every submission leases the next item) is plain SQL: the ORM spent more time
+# building these statements than PostgreSQL spent running them. The SQL is the same on SQLite
+# (the embedded demo), less the row locks, which SQLite's single writer makes unnecessary.
+_TABLES = {"item": Item._meta.db_table, "response": Response._meta.db_table,
+           "assignment": Assignment._meta.db_table, "membership": Membership._meta.db_table}
+# Items this annotator may be given, fewest completed rankings first, read in the order of the
+# index (study, rankings_done, id): the first eligible item is found after a few rows however
+# many the study has. Only the site's own assignments count; imported rankings use no quota.
+_CANDIDATE = """
+    SELECT i.id, i.external_id, i.prompt, i.attention_system_id, i.attention_rule FROM {item} i
+    WHERE i.study_id = %s
+      AND (SELECT COUNT(*) FROM {response} r WHERE r.item_id = i.id) >= 2
+      AND (SELECT COUNT(*) FROM {assignment} a WHERE a.item_id = i.id AND {live}) < %s
+      AND NOT EXISTS (SELECT 1 FROM {assignment} a WHERE a.item_id = i.id AND a.annotator_id = %s)
+      {exclude}
+    ORDER BY i.rankings_done, i.id
+    LIMIT 1 {lock}"""
+_TAKEN = "SELECT COUNT(*) FROM {assignment} a WHERE a.item_id = %s AND {live} AND a.id <> %s"
+# The annotator's membership (locked: one annotator's requests run one at a time) and current lease.
+_MEMBER = """
+    SELECT m.id, (SELECT a.id FROM {assignment} a WHERE a.study_id = m.study_id
+                  AND a.annotator_id = m.user_id AND a.status = '{active}' ORDER BY a.id LIMIT 1)
+    FROM {membership} m WHERE m.study_id = %s AND m.user_id = %s AND m.role = 'annotator' {lock}"""
+
+
+def _run(sql, params, **parts):
+    with connection.cursor() as cursor:
+        cursor.execute(sql.format(live=Assignment.LIVE_SQL, active=Assignment.Status.ACTIVE, **_TABLES,
+                                  **parts), params)
+        return cursor.fetchall()
+
+
+def _locks():
+    return connection.vendor == "postgresql"
+
+
+def _moment(now):
+    return connection.ops.adapt_datetimefield_value(now)
+
+
+def candidate_item(study, user, now, *, exclude=(), lock=None):
+    """The next item for this annotator, or None. lock: None, "skip" (skip locked rows) or "wait".
+
+    The item comes back with its external id, prompt and attention check: all that a lease needs.
+    """
+    lock_sql = ""
+    if lock and _locks():
+        lock_sql = "FOR NO KEY UPDATE OF i" + (" SKIP LOCKED" if lock == "skip" else "")
+    exclude = list(exclude)
+    exclude_sql = f"AND i.id NOT IN ({', '.join(['%s'] * len(exclude))})" if exclude else ""
+    rows = _run(_CANDIDATE, [study.pk, _moment(now), study.annotations_per_item, user.pk, *exclude],
+                exclude=exclude_sql, lock=lock_sql)
+    if not rows:
+        return None
+    pk, external_id, prompt, attention_system_id, attention_rule = rows[0]
+    return Item(pk=pk, study_id=study.pk, external_id=external_id, prompt=prompt,
+                attention_system_id=attention_system_id, attention_rule=attention_rule)
+
+
+def _taken(item_id, now, exclude=None):
+    """How many live assignments (submitted, or leased and unexpired) the item has."""
+    return _run(_TAKEN, [item_id, _moment(now), -1 if exclude is None else exclude])[0][0]
+
+
+def _lock_membership(study, user):
+    """Lock the annotator's membership; return the id of their active assignment, if any."""
+    rows = _run(_MEMBER, [study.pk, user.pk], lock="FOR NO KEY UPDATE OF m" if _locks() else "")
+    if not rows:
+        raise NotAnnotator(f"{user} is not an annotator of {study.slug}")
+    return rows[0][1]
+
+
+def draw_display(item, k):
+    """A random choice of k of the item's responses in a fresh random order, with opaque handles.
+
+    Returns (handles in display order, handle -> response id, response id -> text). An attention
+    check's planted response is always among those shown, or the check would say nothing.
+    """
+    responses = list(Response.objects.filter(item=item).order_by().values_list("pk", "system_id", "text"))
+    must = item.attention_system_id
+    chosen = [r for r in responses if r[1] == must][:1]
+    rest = [r for r in responses if r[1] != must]
+    chosen += _rng.sample(rest, min(k, len(responses)) - len(chosen))
+    _rng.shuffle(chosen)
+    handles = {}
+    while len(handles) < len(chosen):  # a repeated 72-bit token is near impossible; never reuse one
+        handles[secrets.token_urlsafe(9)] = None
+    order = list(handles)
+    return order, {h: pk for h, (pk, _s, _t) in zip(order, chosen)}, {pk: text for pk, _s, text in chosen}
+
+
+class _StaleCandidate(Exception):
+    """The item looked free but was full once locked; try again without it (and without its lock)."""
+
+    def __init__(self, item_id):
+        self.item_id = item_id
+
+
+def next_assignment(study, user, *, now=None):
+    """The annotator's current assignment, or a new one; None when nothing is left for them.
+
+    An unexpired lease is resumed as it was (same responses, same order). An expired one is
+    renewed when its item's quota still allows, so an annotator who comes back finds the same
+    screen; otherwise it is marked expired and a new item is drawn. A new assignment is made when
+    its screen is rendered, so its first_shown_at (the start of time on task) is set here; it
+    carries the shown texts (`shown_texts`) so that the screen needs no second look-up.
+    """
+    now = now or timezone.now()
+    if study.status != Study.Status.OPEN:
+        return None
+    full = set()
+    for _attempt in range(MAX_CANDIDATES):
+        try:
+            with transaction.atomic():
+                return _lease(study, user, now, full)
+        except _StaleCandidate as stale:
+            # Rolling back released every lock this attempt held, so no request ever waits for
+            # an item while holding another one (no deadlocks).
+            full.add(stale.item_id)
+    return None
+
+
+def _lease(study, user, now, full):
+    lease = timedelta(minutes=study.lease_minutes)
+    current_id = _lock_membership(study, user)
+    if current_id is not None:
+        assignment = (Assignment.objects.select_for_update(no_key=True, of=("self",)).select_related("item")
+                      .get(pk=current_id))
+        if assignment.expires_at > now:
+            return assignment
+        Item.objects.select_for_update(no_key=True).filter(pk=assignment.item_id).first()
+        if _taken(assignment.item_id, now, exclude=assignment.pk) < study.annotations_per_item:
+            assignment.leased_at, assignment.expires_at = now, now + lease
+            assignment.save(update_fields=["leased_at", "expires_at"])
+            return assignment
+        assignment.status = Assignment.Status.EXPIRED
+        assignment.save(update_fields=["status"])
+
+    item = candidate_item(study, user, now, exclude=full, lock="skip")
+    if item is None:
+        # Every candidate may be locked by someone leasing it this instant: wait for one rather
+        # than telling this annotator that nothing is left.
+        item = candidate_item(study, user, now, exclude=full, lock="wait")
+        if item is None:
+            return None
+    # Counted again under the lock: the candidate query may have read a stale count.
+    if _taken(item.pk, now) >= study.annotations_per_item:
+        raise _StaleCandidate(item.pk)
+    order, handles, texts = draw_display(item, study.responses_per_screen)
+    assignment = Assignment.objects.create(
+        study=study, item=item, annotator=user, shown_handles=order, handles=handles,
+        leased_at=now, expires_at=now + lease, first_shown_at=now,
+    )
+    assignment.shown_texts = texts
+    return assignment
+
+
+def has_work(study, user, *, now=None):
+    """Whether next_assignment would find something for this annotator (a read; locks nothing)."""
+    now = now or timezone.now()
+    if study.status != Study.Status.OPEN:
+        return False
+    if Assignment.objects.filter(study=study, annotator=user, status=Assignment.Status.ACTIVE).exists():
+        return True
+    return candidate_item(study, user, now) is not None
+
+
+# --- Rankings ---------------------------------------------------------------------------------
+
+def rankings_from_form(criteria, data):
+    """Read `rank-<criterion>` fields (JSON lists of tie groups of handles); unreadable means empty."""
+    rankings = {}
+    for criterion in criteria:
+        try:
+            value = json.loads(data.get(f"rank-{criterion.name}") or "[]")
+        except (TypeError, ValueError):
+            value = []
+        rankings[criterion.name] = value
+    return rankings
+
+
+def check_rankings(assignment, study, criteria, rankings):
+    """Tie groups of handles per criterion, every shown response placed exactly once; else RankingInvalid."""
+    shown = list(assignment.shown_handles)
+    letter = {handle: LETTERS[i] for i, handle in enumerate(shown)}
+    checked = {}
+    for criterion in criteria:
+        groups = rankings.get(criterion.name)
+        label = criterion.label or criterion.name
+        if not isinstance(groups, list) or not all(
+                isinstance(g, list) and g and all(isinstance(h, str) for h in g) for g in groups):
+            groups = []
+        placed = [h for g in groups for h in g]
+        if len(placed) != len(set(placed)) or set(placed) - set(shown):
+            raise RankingInvalid(
+                _("The ranking for “%(criterion)s” does not match the responses on this screen. "
+                  "Reload the page and place them again.") % {"criterion": label}, "mismatch")
+        missing = [letter[h] for h in shown if h not in set(placed)]
+        if missing:
+            raise RankingInvalid(
+                _("Place every response for “%(criterion)s” before you submit: %(missing)s "
+                  "not placed yet.") % {
+                    "criterion": label,
+                    "missing": ", ".join(_("Response %(letter)s") % {"letter": m} for m in missing)},
+                "incomplete")
+        if not study.allow_ties and any(len(g) > 1 for g in groups):
+            raise RankingInvalid(
+                _("This study does not allow ties: put the responses for “%(criterion)s” in a strict "
+                  "order.") % {"criterion": label}, "ties")
+        checked[criterion.name] = groups
+    return checked
+
+
+def attention_passed(item, system_groups):
+    """Whether one ranking of the item (tie groups of system ids, best first) meets its attention check.
+
+    `first` and `last` need the planted response alone at that end; `not_first` needs it outside
+    the top group. None when the item is no check, or its planted response was not shown.
+    """
+    system_id, rule = item.attention_system_id, item.attention_rule
+    if system_id is None or not any(system_id in g for g in system_groups):
+        return None
+    if rule == AttentionRule.NOT_FIRST:
+        return system_id not in system_groups[0]
+    if rule == AttentionRule.FIRST:
+        return system_groups[0] == [system_id]
+    if rule == AttentionRule.LAST:
+        return system_groups[-1] == [system_id]
+    return None
+
+
+@dataclass
+class Submission:
+    assignment: Assignment
+    created: bool  # False when this repeated an earlier submission (nothing new was stored)
+
+
+def submit_ranking(assignment, rankings, *, rationale="", criteria=None, now=None):
+    """Store the annotator's rankings (one per criterion) for an assignment, exactly once.
+
+    A repeated submission returns the first one's result. A submission after the lease expired
+    is kept when the item's quota still allows; otherwise it is refused and nothing is written
+    over what others submitted.
+    """
+    now = now or timezone.now()
+    try:
+        return _submit(assignment, rankings, rationale, criteria, now)
+    except IntegrityError:
+        # Only an imported ranking under the same label can collide; it is never overwritten.
+        raise AssignmentRefused(_("A ranking of this item under your name is already stored."),
+                                "duplicate") from None
+
+
+def _submit(assignment, rankings, rationale, criteria, now):
+    late_refused = False
+    with transaction.atomic():
+        # of=self: lock the assignment only, never the study row that every submission shares.
+        study = assignment.study
+        assignment = (Assignment.objects.select_for_update(no_key=True, of=("self",))
+                      .select_related("item").get(**_lookup(assignment)))
+        assignment.study = study
+        if assignment.status == Assignment.Status.SUBMITTED:
+            return Submission(assignment, created=False)
+        if assignment.status in (Assignment.Status.SKIPPED, Assignment.Status.FLAGGED):
+            raise AssignmentRefused(
+                _("You skipped or flagged this item, so a ranking for it can no longer be sent."), "released")
+        criteria = list(criteria) if criteria is not None else list(Criterion.objects.filter(study=study))
+        groups = check_rankings(assignment, study, criteria, rankings)
+        if assignment.status == Assignment.Status.EXPIRED or assignment.expires_at <= now:
+            Item.objects.select_for_update(no_key=True).filter(pk=assignment.item_id).first()
+            if _taken(assignment.item_id, now, exclude=assignment.pk) >= study.annotations_per_item:
+                assignment.status = Assignment.Status.EXPIRED
+                assignment.save(update_fields=["status"])
+                late_refused = True
+        if not late_refused:
+            _store_rankings(assignment, study, criteria, groups, rationale, now)
+    if late_refused:
+        raise AssignmentRefused(
+            _("Your time for this item ran out and it has since been ranked by enough other annotators, "
+              "so your ranking was not stored. Thank you; please continue with the next item."), "late")
+    return Submission(assignment, created=True)
+
+
+def _store_rankings(assignment, study, criteria, groups, rationale, now):
+    system_of = dict(Response.objects.filter(pk__in=assignment.handles.values()).order_by()
+                     .values_list("pk", "system_id"))
+    to_system = {handle: system_of.get(pk) for handle, pk in assignment.handles.items()}
+    if None in to_system.values():
+        raise AssignmentRefused(_("A response on this screen was removed by the researchers. "
+                                  "Skip this item, please."), "gone")
+    shown_systems = [to_system[h] for h in assignment.shown_handles]
+    seconds = (now - (assignment.first_shown_at or assignment.leased_at)).total_seconds()
+    label = Ranking.site_label(assignment.annotator_id)
+    rows = []
+    for criterion in criteria:
+        system_groups = [[to_system[h] for h in group] for group in groups[criterion.name]]
+        rows.append(Ranking(
+            study=study, item_id=assignment.item_id, criterion=criterion, assignment=assignment,
+            annotator_id=assignment.annotator_id, annotator_label=label, ranking=system_groups,
+            display_order=shown_systems, seconds=seconds, source=Ranking.Source.ANNOTATED,
+            attention_passed=attention_passed(assignment.item, system_groups),
+        ))
+    Ranking.objects.bulk_create(rows)
+    assignment.status = Assignment.Status.SUBMITTED
+    assignment.submitted_at = now
+    assignment.seconds = seconds
+    assignment.rationale = (rationale or "").strip()[:MAX_RATIONALE_CHARS]
+    assignment.save(update_fields=["status", "submitted_at", "seconds", "rationale"])
+    Item.objects.filter(pk=assignment.item_id).update(rankings_done=F("rankings_done") + 1)
+
+
+# --- Skip and flag ---------------------------------------------------------------------------
+
+def skip_assignment(assignment):
+    """The annotator passes on this item; it returns to the pool for others (never to them)."""
+    return _release(assignment, Assignment.Status.SKIPPED, "")
+
+
+def flag_assignment(assignment, reason):
+    """The annotator reports a broken or harmful response; the item returns to the pool and the
+    researchers see the reason on the study's progress page."""
+    reason = (reason or "").strip()[:MAX_FLAG_REASON_CHARS]
+    if not reason:
+        raise AssignmentRefused(_("Say briefly what is wrong with this item, then flag it."), "reason")
+    return _release(assignment, Assignment.Status.FLAGGED, reason)
+
+
+def _release(assignment, status, reason):
+    with transaction.atomic():
+        assignment = Assignment.objects.select_for_update(no_key=True).get(**_lookup(assignment))
+        if assignment.status == status:
+            return assignment
+        if assignment.status not in (Assignment.Status.ACTIVE, Assignment.Status.EXPIRED):
+            raise AssignmentRefused(_("Your ranking of this item was already sent."), "submitted")
+        assignment.status = status
+        assignment.flag_reason = reason
+        assignment.save(update_fields=["status", "flag_reason"])
+        return assignment
+
+
+def complete_membership(membership, *, now=None):
+    """Record when a (crowd) annotator finished the study; the first time only."""
+    if membership.completed_at is None:
+        now = now or timezone.now()
+        Membership.objects.filter(pk=membership.pk, completed_at__isnull=True).update(completed_at=now)
+        membership.completed_at = now
+    return membership
+
+
+# --- Attention checks (researchers) ------------------------------------------------------------
+
+class AttentionCheckInvalid(Exception):
+    pass
+
+
+def set_attention_check(item, system_name, rule):
+    """Mark an item as an attention check: the named system's response must meet `rule`.
+
+    Rankings already stored for the item are scored again against the new check, so pass rates
+    never mix old and new expectations, and the study's leaderboards are marked stale (who is
+    left out for failed checks may change).
+    """
+    if rule not in AttentionRule.values:
+        raise AttentionCheckInvalid(f"unknown rule '{rule}'; use one of {', '.join(AttentionRule.values)}")
+    system = System.objects.filter(study_id=item.study_id, name=system_name).first()
+    if system is None:
+        names = ", ".join(System.objects.filter(study_id=item.study_id).values_list("name", flat=True))
+        raise AttentionCheckInvalid(f"no system '{system_name}' in this study; systems: {names or 'none'}")
+    if not Response.objects.filter(item=item, system=system).exists():
+        raise AttentionCheckInvalid(f"system '{system_name}' has no response to item '{item.external_id}'")
+    with transaction.atomic():
+        item.attention_system, item.attention_rule = system, rule
+        item.save(update_fields=["attention_system", "attention_rule"])
+        _rescore(item)
+    return item
+
+
+def clear_attention_check(item):
+    with transaction.atomic():
+        item.attention_system, item.attention_rule = None, ""
+        item.save(update_fields=["attention_system", "attention_rule"])
+        _rescore(item)
+    return item
+
+
+def _rescore(item):
+    for ranking in Ranking.objects.filter(item=item, source=Ranking.Source.ANNOTATED).only("ranking"):
+        Ranking.objects.filter(pk=ranking.pk).update(attention_passed=attention_passed(item, ranking.ranking))
+    item.study.figures_changed()
+
+
+# --- Joining a study -----------------------------------------------------------------------------
+
+# Usernames of crowd annotators start with their platform; nobody may sign up under those names.
+CROWD_PREFIXES = {CrowdPlatform.PROLIFIC: "prolific-", CrowdPlatform.MTURK: "mturk-"}
+EXTERNAL_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
+# Query parameters the platforms put in the link (MTurk-style: several spellings in use).
+PROLIFIC_PARAMS = ("PROLIFIC_PID", "STUDY_ID", "SESSION_ID")
+MTURK_ID_PARAMS = ("worker_id", "workerId", "WORKER_ID")
+MTURK_SESSION_PARAMS = ("assignment_id", "assignmentId", "ASSIGNMENT_ID")
+
+
+class JoinRefused(Exception):
+    def __init__(self, message):
+        self.message = message
+        super().__init__(message)
+
+
+def is_reserved_username(username):
+    return any(username.lower().startswith(prefix) for prefix in CROWD_PREFIXES.values())
+
+
+def crowd_identity(study, params):
+    """(external_id, session) when the link carries the study's crowd platform's id, else None."""
+    if study.crowd_platform == CrowdPlatform.PROLIFIC:
+        external_id = params.get("PROLIFIC_PID")
+        session = params.get("SESSION_ID", "")
+    elif study.crowd_platform == CrowdPlatform.MTURK:
+        external_id = next((params[p] for p in MTURK_ID_PARAMS if params.get(p)), None)
+        session = next((params[p] for p in MTURK_SESSION_PARAMS if params.get(p)), "")
+    else:
+        return None
+    if not external_id:
+        return None
+    return external_id.strip(), (session or "").strip()[:200]
+
+
+def join_study(study, user):
+    """Make the user an annotator of the study (a researcher of it stays a researcher)."""
+    membership, _created = Membership.objects.get_or_create(
+        study=study, user=user, defaults={"role": Membership.Role.ANNOTATOR})
+    return membership
+
+
+@transaction.atomic
+def crowd_annotator(study, external_id, session=""):
+    """The user for this platform id (created once, reused across studies) and their membership."""
+    if not EXTERNAL_ID.match(external_id or ""):
+        raise JoinRefused(_("The participant id in this link is not valid. Open the study again from "
+                             "the platform's page."))
+    if study.status == Study.Status.CLOSED:
+        raise JoinRefused(_("This study is closed and takes no more annotators."))
+    User = get_user_model()
+    username = f"{CROWD_PREFIXES[study.crowd_platform]}{external_id}"
+    user = User.objects.filter(username=username).first()
+    if user is None:
+        user = User(username=username)
+        user.set_unusable_password()
+        try:
+            with transaction.atomic():
+                user.save()
+        except IntegrityError:  # the same worker's link opened twice at once
+            user = User.objects.get(username=username)
+    membership = Membership.objects.filter(study=study, user=user).first()
+    if membership is None:
+        try:
+            with transaction.atomic():
+                membership = Membership.objects.create(
+                    study=study, user=user, role=Membership.Role.ANNOTATOR,
+                    external_id=external_id, external_session=session)
+        except IntegrityError:
+            membership = Membership.objects.get(study=study, user=user)
+    elif session and membership.external_session != session:
+        membership.external_session = session
+        membership.save(update_fields=["external_session"])
+    return user, membership
+
+
+@transaction.atomic
+def sign_up_and_join(study, form):
+    """Create an account from the join page's validated sign-up form and make it an annotator."""
+    user = form.save()
+    join_study(study, user)
+    return user
+
+
+def update_annotation_settings(study, *, crowd_platform, completion_code, completion_url):
+    """A researcher changes how crowd annotators get in and finish."""
+    study.crowd_platform = crowd_platform
+    study.completion_code = completion_code.strip()
+    study.completion_url = completion_url.strip()
+    study.save(update_fields=["crowd_platform", "completion_code", "completion_url",
+                              "updated_at"])
+    return study
+
+
+def new_invite_link(study):
+    """Replace the invitation token: links handed out before stop working."""
+    study.invite_token = _invite_token()
+    study.save(update_fields=["invite_token", "updated_at"])
+    return study

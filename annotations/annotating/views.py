@@ -1,0 +1,270 @@
+"""Pages of the annotators' area: for annotators, joining a study, its instructions, the ranking
+screen, skip, flag and done; for researchers, progress, invitations, crowd settings, attention checks.
+
+Views stay thin (writes are in services.py). Nothing an annotator is sent may tell which system
+wrote a response: responses reach the browser only as text, a letter and a per-assignment handle.
+"""
+from functools import lru_cache
+
+from django.contrib import messages
+from django.contrib.auth import login, logout
+from django.contrib.auth.decorators import login_required
+from django.db import transaction
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.text import Truncator
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
+
+from annotations.formatting import markdown
+from annotations.models import Assignment, CrowdPlatform, Item, Membership, Response, Study
+from annotations.studies.selectors import researcher_study
+
+from . import services
+from .forms import AnnotationSettingsForm, AttentionCheckForm, SignUpForm
+from .selectors import (
+    annotator_progress, annotator_study, has_active_assignment, study_criteria, study_progress,
+)
+
+LOGIN_BACKEND = "django.contrib.auth.backends.ModelBackend"
+
+
+def _own(request, study, public_id):
+    """The annotator's own assignment, by its public id (the services look it up and 404 if absent)."""
+    return services.Ref(study=study, annotator_id=request.user.pk, public_id=public_id)
+
+
+def join(request, token):
+    """/join/<invite_token>/: sign up or log in, become an annotator; crowd links log in by their id."""
+    study = get_object_or_404(Study, invite_token=token)
+    identity = services.crowd_identity(study, request.GET)
+    if identity:
+        try:
+            user, _membership = services.crowd_annotator(study, *identity)
+        except services.JoinRefused as exc:
+            return render(request, "annotating/join.html", {"study": study, "refused": exc.message}, status=400)
+        if request.user.is_authenticated and request.user.pk != user.pk:
+            logout(request)
+        login(request, user, backend=LOGIN_BACKEND)
+        return redirect("annotate_start", study.slug)
+    if study.status == Study.Status.CLOSED:
+        return render(request, "annotating/join.html",
+                      {"study": study, "refused": _("This study is closed and takes no more annotators.")})
+    if request.user.is_authenticated:
+        membership = services.join_study(study, request.user)
+        if membership.role == Membership.Role.RESEARCHER:
+            messages.info(request, _("You are a researcher of this study; annotators join through this link."))
+            return redirect(study)
+        return redirect("annotate_start", study.slug)
+    form = SignUpForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = services.sign_up_and_join(study, form)
+        login(request, user, backend=LOGIN_BACKEND)
+        return redirect("annotate_start", study.slug)
+    return render(request, "annotating/join.html", {
+        "study": study, "form": form, "login_url": f"{reverse('login')}?next={request.path}"})
+
+
+@login_required
+@require_GET
+def start(request, slug):
+    """The study's instructions, the annotator's progress and a start (or resume) button."""
+    study = annotator_study(request.user, slug)
+    return render(request, "annotating/start.html", {
+        "study": study, "criteria": study.criteria.all(),
+        "progress": annotator_progress(study, request.user),
+        "resuming": has_active_assignment(study, request.user),
+    })
+
+
+@lru_cache(maxsize=64)
+def instructions_html(text):
+    """A study's instructions as sanitised HTML, rendered once per process for each text."""
+    return markdown(text)
+
+
+def _screen(request, study, *, criteria=None, status=200):
+    """The ranking screen for the annotator's current or next item, or a way to the done page."""
+    try:
+        current = services.next_assignment(study, request.user)
+    except services.NotAnnotator:
+        raise Http404 from None
+    if current is None:
+        url = reverse("annotate_done", args=[study.slug])
+        if request.htmx:
+            return HttpResponseClientRedirect(url)
+        return redirect(url)
+    texts = getattr(current, "shown_texts", None) or dict(
+        Response.objects.filter(pk__in=current.handles.values()).order_by().values_list("pk", "text"))
+    cards = []
+    for i, handle in enumerate(current.shown_handles):
+        letter, text = services.LETTERS[i], texts.get(current.handles[handle], "")
+        # Worked out once per card here rather than once per card and criterion in the template.
+        cards.append({"handle": handle, "letter": letter, "text": text,
+                      "snippet": Truncator(text).chars(60),
+                      "title": _("Response %(letter)s") % {"letter": letter},
+                      "not_placed": _("Response %(letter)s, not placed") % {"letter": letter}})
+    context = {
+        "study": study, "assignment": current, "prompt": current.item.prompt, "cards": cards,
+        "criteria": criteria if criteria is not None else study_criteria(study),
+        "progress": annotator_progress(study, request.user),
+        "instructions": instructions_html(study.instructions), "strings": _script_strings(),
+    }
+    template = "annotating/partials/screen.html" if request.htmx else "annotating/work.html"
+    return render(request, template, context, status=status)
+
+
+def _script_strings():
+    """What ranking.js says, translated here so that the script needs no catalogue of its own."""
+    return {
+        "incomplete": _("Place every response for every question before you submit."),
+        "notPlaced": _("Response %(letter)s, not placed"),
+        "placed": _("Response %(letter)s, place %(position)s"),
+        "tied": _("Response %(letter)s, place %(position)s, tied with the one above"),
+        "hide": _("Hide ranking"),
+        "show": _("Show ranking"),
+    }
+
+
+@transaction.non_atomic_requests
+@login_required
+@require_GET
+def work(request, slug):
+    """GET resumes the current item or leases the next: reloading the page changes nothing."""
+    return _screen(request, annotator_study(request.user, slug))
+
+
+def _refused(request, study, exc):
+    if request.htmx:
+        # The annotator's placements stay on screen: only the message area is replaced.
+        reply = render(request, "annotating/partials/message.html", {"study": study, "refusal": exc})
+        return reswap(retarget(reply, "#rank-message"), "innerHTML")
+    messages.error(request, exc.message)
+    return redirect("annotate_work", study.slug)
+
+
+def _act(request, study, action, criteria=None):
+    """Run a submit, skip or flag on the annotator's own assignment: another's (or a missing one)
+    is a 404, a refusal is shown in place. Then htmx gets the next screen in place; a plain POST a
+    redirect."""
+    try:
+        action()
+    except Assignment.DoesNotExist:
+        raise Http404 from None
+    except services.AssignmentRefused as exc:
+        return _refused(request, study, exc)
+    if request.htmx:
+        return _screen(request, study, criteria=criteria)
+    return redirect("annotate_work", study.slug)
+
+
+@transaction.non_atomic_requests
+@login_required
+@require_POST
+def submit(request, slug, public_id):
+    study = annotator_study(request.user, slug)
+    criteria = study_criteria(study)
+    rankings = services.rankings_from_form(criteria, request.POST)
+    return _act(request, study, lambda: services.submit_ranking(
+        _own(request, study, public_id), rankings, rationale=request.POST.get("rationale", ""),
+        criteria=criteria), criteria)
+
+
+@transaction.non_atomic_requests
+@login_required
+@require_POST
+def skip(request, slug, public_id):
+    study = annotator_study(request.user, slug)
+    return _act(request, study, lambda: services.skip_assignment(_own(request, study, public_id)))
+
+
+@transaction.non_atomic_requests
+@login_required
+@require_POST
+def flag(request, slug, public_id):
+    study = annotator_study(request.user, slug)
+    return _act(request, study, lambda: services.flag_assignment(
+        _own(request, study, public_id), request.POST.get("flag_reason", "")))
+
+
+@login_required
+@require_GET
+def done(request, slug):
+    """Nothing left for this annotator: thanks, and the completion code or link for crowd platforms."""
+    study = annotator_study(request.user, slug)
+    progress = annotator_progress(study, request.user)
+    remaining = services.has_work(study, request.user)
+    finished = not remaining and progress.done > 0
+    if finished:
+        membership = Membership.objects.get(study=study, user=request.user)
+        services.complete_membership(membership)
+    return render(request, "annotating/done.html", {
+        "study": study, "progress": progress, "remaining": remaining, "finished": finished})
+
+
+# --- Researchers: progress, invitations, crowd settings, attention checks --------------------------
+
+CROWD_QUERY = {
+    CrowdPlatform.PROLIFIC: "?PROLIFIC_PID={{%PROLIFIC_PID%}}&STUDY_ID={{%STUDY_ID%}}&SESSION_ID={{%SESSION_ID%}}",
+    CrowdPlatform.MTURK: "?worker_id=WORKER_ID&assignment_id=ASSIGNMENT_ID",
+}
+
+
+@login_required
+def progress(request, slug):
+    study = researcher_study(request.user, slug)
+    invite = request.build_absolute_uri(reverse("join", args=[study.invite_token]))
+    crowd_query = CROWD_QUERY.get(study.crowd_platform)
+    return render(request, "annotating/study_progress.html", {
+        "study": study, "progress": study_progress(study),
+        "invite_link": invite, "crowd_link": invite + crowd_query if crowd_query else "",
+        "settings_form": AnnotationSettingsForm(instance=study),
+    })
+
+
+@login_required
+@require_POST
+def annotation_settings(request, slug):
+    study = researcher_study(request.user, slug)
+    form = AnnotationSettingsForm(request.POST, instance=study)
+    if form.is_valid():
+        services.update_annotation_settings(study, **form.cleaned_data)
+        messages.success(request, "Annotator settings saved.")
+    else:
+        for field, errors in form.errors.items():
+            messages.error(request, f"{field}: {' '.join(errors)}")
+    return redirect("study_progress", study.slug)
+
+
+@login_required
+@require_POST
+def new_invite_link(request, slug):
+    study = researcher_study(request.user, slug)
+    services.new_invite_link(study)
+    messages.success(request, "A new invitation link was made; the old one no longer works.")
+    return redirect("study_progress", study.slug)
+
+
+@login_required
+@require_POST
+def attention_check(request, slug, external_id):
+    """Mark an item as an attention check (or clear it) from the item page."""
+    study = researcher_study(request.user, slug)
+    item = get_object_or_404(Item, study=study, external_id=external_id)
+    if request.POST.get("clear"):
+        services.clear_attention_check(item)
+        messages.success(request, f"Item {item.external_id} is no longer an attention check.")
+    else:
+        form = AttentionCheckForm(request.POST, systems=study.systems.values_list("name", flat=True))
+        if form.is_valid():
+            try:
+                services.set_attention_check(item, form.cleaned_data["system"], form.cleaned_data["rule"])
+            except services.AttentionCheckInvalid as exc:
+                messages.error(request, str(exc))
+            else:
+                messages.success(request, f"Item {item.external_id} is now an attention check.")
+        else:
+            messages.error(request, "Choose a system and a rule.")
+    return redirect("item_detail", study.slug, item.external_id)

@@ -1,0 +1,91 @@
+"""Ranking statistics behind the leaderboard, exactly as docs/metrics.md defines them.
+Pure numpy/scipy (no Django), so it can be tested and benchmarked on its own.
+
+Input: one criterion's rankings as `Annotation` objects (`ranking` = tie groups of system names,
+best first). Everything else is a function of those:
+
+- `leaderboard(annotations, systems=None, *, unit="annotation", rounds=1000, seed=0,
+  alpha=0.05, attention=None, exclude=(), bt_prior=BT_PRIOR) -> dict`: every figure, with
+  cluster-bootstrap (over items) percentile intervals, as a JSON-ready dict of plain
+  floats/ints/lists/None. Keys: `unit`, `seed`, `bootstrap_rounds`, `alpha`, `bt_prior`,
+  `n_annotations`, `n_items`, `n_annotators`, `n_units`, `chance_win1`, `systems` (best Win@1
+  first; the entries' keys are listed in `leaderboard`), `pairwise`, `agreement`,
+  `position_bias`, `annotators`.
+- Single figures, for callers that need one and for hand-checked tests: `win1`, `strict_win1`,
+  `win_at_k`, `mean_rank`, `pairwise_win_rates`, `pairwise_wins`, `bradley_terry`, `to_elo`,
+  `plackett_luce`, `kendalls_w`, `krippendorff_alpha_ordinal`, `ranking_alpha`,
+  `top1_agreement`, `position_bias`, `annotator_quality`, `combine_per_item`, `holm`,
+  `sign_test`, `significance_groups`, `bootstrap_counts`, `bootstrap_statistics`.
+
+Conventions. Positions are 1-based; a tie group over positions a..b gives each member the
+average position (a + b) / 2. Units: "annotation" counts each ranking once; "item" first
+combines an item's rankings by mean position (ties kept, `combine_per_item`), then counts each
+item once. Agreement, position bias and annotator quality are always per annotation.
+Undefined figures are NaN in the array-returning functions and None in dicts (a system never
+shown, one system, all ties, fewer than two annotators...). Malformed input (a system twice in
+one ranking, an empty ranking or tie group, a display order that is not a permutation of the
+ranked systems, a name outside `systems`) raises ValueError: that is a bug upstream, not data.
+
+Modules, each importable on its own (the names above are all re-exported here):
+`tables` (Annotation, encoding, units, combine_per_item), `features` (per-item sufficient
+statistics), `fits` (Bradley-Terry, Plackett-Luce, to_elo), `bootstrap` (resample counts, every
+figure per round, intervals), `figures` (single point figures), `agreement` (Kendall's W,
+Krippendorff's alpha, top-1 agreement, annotator quality), `bias` (position bias),
+`significance` (sign tests, Holm, letter groups) and `leaderboard` (the whole dict; here
+`metrics.leaderboard` is that function, which shadows its module of the same name).
+"""
+
+from .agreement import (
+    annotator_quality,
+    kendalls_w,
+    krippendorff_alpha_ordinal,
+    ranking_alpha,
+    top1_agreement,
+)
+from .bias import position_bias
+from .bootstrap import bootstrap_counts, bootstrap_statistics
+from .features import PL_MAX_CHOICE_SETS
+from .figures import (
+    mean_rank,
+    pairwise_win_rates,
+    pairwise_wins,
+    plackett_luce,
+    strict_win1,
+    win1,
+    win_at_k,
+)
+from .fits import BT_PRIOR, ELO_MEAN, ELO_SCALE, bradley_terry, to_elo
+from .leaderboard import leaderboard
+from .significance import holm, sign_test, significance_groups
+from .tables import UNITS, Annotation, combine_per_item
+
+__all__ = [
+    "BT_PRIOR",
+    "ELO_MEAN",
+    "ELO_SCALE",
+    "PL_MAX_CHOICE_SETS",
+    "UNITS",
+    "Annotation",
+    "annotator_quality",
+    "bootstrap_counts",
+    "bootstrap_statistics",
+    "bradley_terry",
+    "combine_per_item",
+    "holm",
+    "kendalls_w",
+    "krippendorff_alpha_ordinal",
+    "leaderboard",
+    "mean_rank",
+    "pairwise_win_rates",
+    "pairwise_wins",
+    "plackett_luce",
+    "position_bias",
+    "ranking_alpha",
+    "sign_test",
+    "significance_groups",
+    "strict_win1",
+    "to_elo",
+    "top1_agreement",
+    "win1",
+    "win_at_k",
+]
