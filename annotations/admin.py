@@ -23,6 +23,12 @@ class StudyAdmin(admin.ModelAdmin):
     search_fields = ["slug", "title"]
     inlines = [CriterionInline, MembershipInline]
     autocomplete_fields = ["owner"]
+    readonly_fields = ["figures_version"]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change and "attention_min_pass_rate" in form.changed_data:
+            obj.figures_changed()  # who is left out for failed attention checks may change
 
 
 @admin.register(System)
@@ -37,7 +43,9 @@ class ItemAdmin(admin.ModelAdmin):
     list_display = ["external_id", "study", "created_at"]
     list_filter = ["study"]
     search_fields = ["external_id", "prompt"]
-    readonly_fields = ["study", "external_id", "prompt", "created_at"]
+    # Attention checks are set on the item page or with mark_attention_check, which rescore the
+    # item's rankings and mark the leaderboards stale.
+    readonly_fields = ["study", "external_id", "prompt", "created_at", "attention_system", "attention_rule"]
 
 
 @admin.register(Response)

@@ -6,6 +6,7 @@ import time
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef
+from django.dispatch import Signal
 from django.utils import timezone
 
 from annotations.studies import selectors as studies_selectors
@@ -14,6 +15,10 @@ from annotations.studies import services as studies
 from .backends import BACKENDS, BackendError, GenerationRequest, SamplingParams, get_backend
 from .models import GenerationItem, GenerationJob
 from .strategies import STRATEGIES, ParseError, TemplateError, get_strategy
+
+# Sent once a job's start or resume commits; tasks.py turns it into the job's Celery task (so these
+# services, which the tasks call, never import the tasks).
+job_queued = Signal()
 
 # How often a chunk looks at its job's status while results stream in, so that a cancel stops
 # new requests within about this many seconds without a query per result.
@@ -102,10 +107,9 @@ def start_job(study, *, user, system_name, backend="vllm", model, strategy,
 
 
 def _enqueue(job):
-    from . import tasks  # tasks import this module
-
     # On commit, so that a worker never looks for rows this transaction has not written yet.
-    transaction.on_commit(lambda: tasks.run_job.delay(job.id))
+    job_id = job.id
+    transaction.on_commit(lambda: job_queued.send(sender=GenerationJob, job_id=job_id))
 
 
 def cancel_job(job):

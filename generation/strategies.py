@@ -44,11 +44,6 @@ def get_strategy(name, **options):
     return cls(**options)
 
 
-def strategy_choices():
-    """(name, label) pairs for a form's picker, in definition order."""
-    return [(cls.name, cls.label) for cls in STRATEGIES.values()]
-
-
 def _chat(system, user, system_role):
     if system_role:
         return [{"role": "system", "content": system}, {"role": "user", "content": user}]

@@ -6,6 +6,7 @@ import logging
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
+from django.dispatch import receiver
 
 from . import services
 from .backends import BackendError
@@ -63,3 +64,8 @@ def run_chunk(self, job_id, generation_item_ids):
     log.info("job %s chunk: %s done, %s failed, %s unparsed, %s already answered%s", job_id,
              outcome.done, outcome.failed, outcome.unparsed, outcome.skipped,
              " (cancelled)" if outcome.cancelled else "")
+
+
+@receiver(services.job_queued)
+def _run_queued_job(sender, *, job_id, **kwargs):
+    run_job.delay(job_id)

@@ -38,12 +38,19 @@ class StudyStatusForm(forms.Form):
 class StudySettingsForm(forms.ModelForm):
     """What may change after creation; the slug and criteria stay fixed once rankings refer to them."""
 
+    attention_min_pass_rate = forms.FloatField(min_value=0, max_value=1, initial=1.0)
+
     class Meta:
         model = Study
         fields = ["title", "instructions", "responses_per_screen", "annotations_per_item", "allow_ties",
-                  "lease_minutes"]
+                  "lease_minutes", "attention_min_pass_rate"]
         widgets = {"instructions": forms.Textarea(attrs={"rows": 8})}
-        help_texts = {"lease_minutes": "An item not submitted within this time returns to the pool."}
+        labels = {"attention_min_pass_rate": "Attention-check pass rate required"}
+        help_texts = {
+            "lease_minutes": "An item not submitted within this time returns to the pool.",
+            "attention_min_pass_rate": "From 0 to 1. The leaderboard leaves out, by default, annotators whose "
+                                       "share of passed attention checks is below this (1 = every check).",
+        }
 
 
 class CollaboratorForm(forms.Form):

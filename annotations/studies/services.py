@@ -50,7 +50,8 @@ def parse_criteria(value):
     return criteria
 
 
-def check_study(*, slug, title, criteria, responses_per_screen, annotations_per_item, instance=None):
+def check_study(*, slug, title, criteria, responses_per_screen, annotations_per_item, instance=None,
+                attention_min_pass_rate=None):
     errors = {}
     if not slug or slug != slugify(slug):
         errors["slug"] = "use lower-case letters, digits and hyphens only, e.g. 'empathy-pilot'"
@@ -69,6 +70,8 @@ def check_study(*, slug, title, criteria, responses_per_screen, annotations_per_
         errors["responses_per_screen"] = "show between 2 and 12 responses per screen"
     if not 1 <= int(annotations_per_item) <= 100:
         errors["annotations_per_item"] = "ask for between 1 and 100 annotations per item"
+    if attention_min_pass_rate is not None and not 0 <= float(attention_min_pass_rate) <= 1:
+        errors["attention_min_pass_rate"] = "give a share between 0 and 1, e.g. 0.8"
     if errors:
         raise StudyInvalid(errors)
 
@@ -112,7 +115,8 @@ def update_study(study, **changes):
     new_status = changes.pop("status", None)
     check_study(slug=study.slug, title=changes.get("title", study.title), criteria=None, instance=study,
                 responses_per_screen=changes.get("responses_per_screen", study.responses_per_screen),
-                annotations_per_item=changes.get("annotations_per_item", study.annotations_per_item))
+                annotations_per_item=changes.get("annotations_per_item", study.annotations_per_item),
+                attention_min_pass_rate=changes.get("attention_min_pass_rate"))
     excludes_others = ("attention_min_pass_rate" in changes
                        and changes["attention_min_pass_rate"] != study.attention_min_pass_rate)
     for field, value in changes.items():

@@ -4,7 +4,7 @@ No database, no server: strategies are pure functions of their input.
 import pytest
 
 from generation.strategies import (
-    STRATEGIES, Base, ParseError, Parsed, Strategy, TemplateError, get_strategy, strategy_choices,
+    STRATEGIES, Base, ParseError, Parsed, Strategy, TemplateError, get_strategy,
 )
 
 POST = ("I failed my driving test for the third time today. Everyone I know passed first try "
@@ -35,8 +35,7 @@ def test_every_strategy_is_listed_for_the_picker_with_label_and_description():
     assert list(STRATEGIES) == BUILT_IN + ["custom"]
     for cls in STRATEGIES.values():
         assert cls.label.strip() and cls.description.strip()
-    assert strategy_choices()[0] == ("base", "Direct answer")
-    assert [name for name, _ in strategy_choices()] == list(STRATEGIES)
+    assert STRATEGIES["base"].label == "Direct answer"
 
 
 def test_unknown_strategy_or_option_is_a_clear_error():
@@ -63,7 +62,7 @@ def test_adding_a_strategy_is_defining_one_class():
     try:
         strategy = get_strategy("test-shout")
         assert strategy.messages("hi") == [{"role": "user", "content": "HI"}]
-        assert ("test-shout", "Shout") in strategy_choices()
+        assert STRATEGIES["test-shout"].label == "Shout"
         with pytest.raises(TypeError, match="already taken"):
             type("Again", (Shout,), {"name": "test-shout"})
     finally:
