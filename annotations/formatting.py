@@ -1,5 +1,5 @@
-"""How the site writes things for people: fractions as percentages, and researchers' Markdown as
-sanitised HTML. Pages, charts and downloads all format through here."""
+"""How the site writes things for people: fractions as percentages, counts with their nouns, and
+researchers' Markdown as sanitised HTML. Pages, charts, commands and downloads format through here."""
 import markdown as markdown_lib
 import nh3
 from django.utils.safestring import mark_safe
@@ -18,6 +18,16 @@ def percent_range(interval, digits=1):
     if not interval:
         return ""
     return f"{percent(interval[0], digits, '')}–{percent(interval[1], digits, '')}"
+
+
+def counted(n, noun, plural=None):
+    """1 -> '1 ranking', 2 -> '2 rankings', 12000 -> '12,000 rankings' (plural: for irregular nouns)."""
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
+
+
+def all_of(n, noun, plural=None):
+    """How a no-op names what it looked at: 'the 1 ranking was' / 'all 5 rankings were'."""
+    return f"the {counted(n, noun, plural)} was" if n == 1 else f"all {counted(n, noun, plural)} were"
 
 
 def markdown(text):

@@ -59,7 +59,7 @@ def run_chunk(self, job_id, generation_item_ids):
         return
     if outcome.retryable:
         first = next(iter(outcome.retryable.values()))
-        raise RetryableChunk(f"{len(outcome.retryable)} item(s) of job {job_id} will be retried; "
+        raise RetryableChunk(f"{len(outcome.retryable)} of the items of job {job_id} will be retried; "
                              f"first error: {first}")
     log.info("job %s chunk: %s done, %s failed, %s unparsed, %s already answered%s", job_id,
              outcome.done, outcome.failed, outcome.unparsed, outcome.skipped,

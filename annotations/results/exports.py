@@ -8,7 +8,7 @@ import re
 import orjson
 from django.http import HttpResponse
 
-from annotations.formatting import percent
+from annotations.formatting import counted, percent
 from annotations.models import Pseudonyms, Ranking, System, pseudonyms
 
 from . import rankings_io
@@ -133,14 +133,14 @@ def caption(doc, criterion):
     unit = UNIT_LABELS[criterion["unit"]]
     chance = criterion["chance_win1"]
     parts = [f"Unit: {unit} ({UNIT_HELP[criterion['unit']]})",
-             f"{criterion['n_annotations']} annotations of {criterion['n_items']} items by "
-             f"{criterion['n_annotators']} annotators",
+             f"{counted(criterion['n_annotations'], 'annotation')} of {counted(criterion['n_items'], 'item')} by "
+             f"{counted(criterion['n_annotators'], 'annotator')}",
              f"chance Win@1 {pct(chance)} %",
              f"95 % intervals from a cluster bootstrap over items, {doc['bootstrap_rounds']} rounds, "
              f"seed {doc['seed']}",
              "groups: systems sharing a letter cannot be separated (Holm-corrected sign tests)"]
     if doc["excluded_annotators"]:
-        parts.append(f"{len(doc['excluded_annotators'])} annotator(s) excluded for failed attention checks")
+        parts.append(f"{counted(len(doc['excluded_annotators']), 'annotator')} excluded for failed attention checks")
     return "; ".join(parts) + "."
 
 

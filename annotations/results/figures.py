@@ -50,6 +50,16 @@ class Options:
 DEFAULT = Options()
 
 
+def planned_chance(study):
+    """Before any ranking: (systems, responses per screen k, chance Win@1 = 1/k), the Win@1 a system
+    would get if annotators placed responses at random; k is the study's responses per screen, or
+    fewer when it has fewer systems. None while it has fewer than two systems. A computed
+    leaderboard measures the chance level on the screens actually shown (chance_win1)."""
+    systems = System.objects.filter(study=study).count()
+    k = min(study.responses_per_screen, systems)
+    return {"systems": systems, "screen": k, "win1": 1 / k} if k >= 2 else None
+
+
 def compute(study, options=DEFAULT):
     """Every figure for every criterion of the study, as the JSON-ready dict a snapshot stores."""
     started = time.perf_counter()

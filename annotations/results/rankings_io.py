@@ -8,7 +8,7 @@ from typing import NamedTuple
 
 import orjson
 
-from annotations.studies.ingest import RowError, iter_json_lines
+from annotations.studies.ingest import RowError, field_errors, iter_json_lines
 
 REQUIRED_FIELDS = ("item_id", "annotator", "criterion", "ranking")
 OPTIONAL_FIELDS = ("display_order", "seconds", "attention_passed")
@@ -67,12 +67,8 @@ def _text(line, name, value, max_chars):
 
 def validate_record(line, record):
     """Check the shape of one ranking; return a RankingRow or a list of RowErrors."""
-    errors = []
-    for name in sorted(set(record) - set(ALLOWED_FIELDS)):
-        errors.append(RowError(line, f"unknown field; allowed fields are {', '.join(ALLOWED_FIELDS)}", name))
-    for name in REQUIRED_FIELDS:
-        if name not in record:
-            errors.append(RowError(line, f"is missing; every line needs {', '.join(REQUIRED_FIELDS)}", name))
+    errors = field_errors(line, record, ALLOWED_FIELDS, REQUIRED_FIELDS,
+                          lambda name: f"every line needs {', '.join(REQUIRED_FIELDS)}")
     if errors:
         return errors
     clean = {}

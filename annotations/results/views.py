@@ -10,11 +10,13 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import trigger_client_event
 
+from annotations.formatting import counted
 from annotations.models import Study
+from annotations.studies.forms import load_file
 from annotations.studies.selectors import researcher_study
 
 from . import charts, exports, services
-from .figures import DEFAULT, UNIT_HELP, UNIT_LABELS, Options
+from .figures import DEFAULT, UNIT_HELP, UNIT_LABELS, Options, planned_chance
 from .forms import RankingImportForm
 
 
@@ -49,6 +51,7 @@ def _board_context(study, board, options, *, public=False, poll_url=""):
         "n_excluded": len(data.get("excluded_annotators", [])),
         "n_failed": len(data.get("failed_attention", [])),
         "excluded": set(data.get("excluded_annotators", [])),
+        "planned_chance": planned_chance(study) if board.empty else None,
     }
 
 
@@ -92,16 +95,8 @@ def leaderboard_download(request, slug, file_format):
 def rankings_import(request, slug):
     study = researcher_study(request.user, slug)
     form = RankingImportForm(request.POST, request.FILES)
-    result = rejected = None
-    status = 200
-    if form.is_valid():
-        upload = form.cleaned_data["file"]
-        try:
-            result = services.import_rankings(study, upload, filename=upload.name, user=request.user)
-        except services.UploadRejected as exc:
-            rejected, status = exc, exc.status
-    else:
-        status = 400
+    result, rejected, status = load_file(form, lambda upload: services.import_rankings(
+        study, upload, filename=upload.name, user=request.user))
     context = {"study": study, "result": result, "rejected": rejected, "import_form": form}
     if request.htmx:
         # htmx swaps only 2xx bodies by default; the errors must show in place, so send 200.
@@ -110,8 +105,9 @@ def rankings_import(request, slug):
             trigger_client_event(response, "rankings-imported")
         return response
     if result is not None:
-        messages.success(request, f"Imported {result.rankings_created} ranking(s); "
-                                  f"{result.rankings_unchanged} were already stored.")
+        messages.success(request, f"Imported {counted(result.rankings_created, 'ranking')} from "
+                                  f"{counted(result.annotators, 'annotator')}; "
+                                  f"{result.rankings_unchanged:,} already stored.")
         return redirect("leaderboard", study.slug)
     return render(request, "results/import_refused.html", context, status=status)
 

@@ -3,6 +3,21 @@ from django import forms
 
 from annotations.models import Study
 
+from .ingest import UploadRejected
+
+
+def load_file(form, load):
+    """Run an import service on a file form, as the outputs upload and the rankings import do:
+    (result, refusal, HTTP status). An invalid form is a 400; a refused file carries its own
+    status (400, 409 or 413) and its located problems."""
+    if not form.is_valid():
+        return None, None, 400
+    upload = form.cleaned_data["file"]
+    try:
+        return load(upload), None, 200
+    except UploadRejected as exc:
+        return None, exc, exc.status
+
 
 class StudyForm(forms.Form):
     title = forms.CharField(max_length=200)

@@ -17,6 +17,8 @@ from typing import NamedTuple
 
 import orjson
 
+from annotations.formatting import counted
+
 FORMATS = ("jsonl", "csv", "alpaca")
 REQUIRED_FIELDS = ("item_id", "prompt", "system", "response")
 OPTIONAL_FIELDS = ("reasoning", "metadata")
@@ -58,10 +60,16 @@ class UploadRejected(Exception):
         self.status = status
         super().__init__("; ".join(str(e) for e in self.errors[:3]))
 
+    @property
+    def count(self):
+        """'1 problem', '3 problems', '100+ problems' (when listing stopped)."""
+        n = len(self.errors)
+        return f"{n:,}+ problems" if self.truncated else counted(n, "problem")
+
     def as_dict(self):
         return {
-            "detail": f"The upload was refused: {len(self.errors)}{'+' if self.truncated else ''} "
-                      "problem(s) found. Nothing was written; fix them and upload the file again.",
+            "detail": f"The upload was refused: {self.count} found. Nothing was written; fix "
+                      f"{'it' if len(self.errors) == 1 and not self.truncated else 'them'} and upload the file again.",
             "errors": [e.as_dict() for e in self.errors],
             "truncated": self.truncated,
         }
@@ -225,14 +233,18 @@ def validate_record(line, record, limits):
     return _validate_slowly(line, record, limits)
 
 
+def field_errors(line, record, allowed, required, missing):
+    """Located errors for a record's unknown and missing fields (any kind of upload); `missing(name)`
+    says what a missing one should hold."""
+    errors = [RowError(line, f"unknown field; allowed fields are {', '.join(allowed)}", name)
+              for name in sorted(set(record) - set(allowed))]
+    errors += [RowError(line, f"is missing; {missing(name)}", name) for name in required if name not in record]
+    return errors
+
+
 def _validate_slowly(line, record, limits):
-    errors = []
-    unknown = sorted(set(record) - set(ALLOWED_FIELDS))
-    for name in unknown:
-        errors.append(RowError(line, f"unknown field; allowed fields are {', '.join(ALLOWED_FIELDS)}", name))
-    for name in REQUIRED_FIELDS:
-        if name not in record:
-            errors.append(RowError(line, f"is missing; every row needs the {_describe(name)}", name))
+    errors = field_errors(line, record, ALLOWED_FIELDS, REQUIRED_FIELDS,
+                          lambda name: f"every row needs the {_describe(name)}")
     if errors:
         return errors
     clean = {}

@@ -21,9 +21,9 @@ class StudySerializer(serializers.ModelSerializer):
     class Meta:
         model = Study
         fields = ["slug", "title", "instructions", "criteria", "responses_per_screen",
-                  "annotations_per_item", "allow_ties", "status", "owner", "item_count", "system_count",
-                  "created_at"]
-        read_only_fields = ["owner", "created_at"]
+                  "annotations_per_item", "allow_ties", "attention_min_pass_rate", "status", "owner",
+                  "item_count", "system_count", "created_at"]
+        read_only_fields = ["owner", "created_at", "attention_min_pass_rate"]
         extra_kwargs = {"slug": {"validators": []}}
 
 
@@ -33,7 +33,7 @@ class StudyUpdateSerializer(serializers.ModelSerializer):
     class Meta:
         model = Study
         fields = ["title", "instructions", "responses_per_screen", "annotations_per_item",
-                  "allow_ties", "status"]
+                  "allow_ties", "lease_minutes", "attention_min_pass_rate", "status"]
 
 
 class SystemSerializer(serializers.ModelSerializer):

@@ -282,13 +282,12 @@ class _OutputWriter:
         self.revision_ids = []
 
     def write(self, rows, dry_run=False):
-        errors = []
+        """Write a chunk, or with dry_run (the upload is already refused) only check it, so that
+        every problem of the file is reported at once, changed responses included."""
         self.summary.rows += len(rows)
         self._ensure_systems(rows, dry_run)
-        errors.extend(self._ensure_items(rows, dry_run))
-        if errors or dry_run:
-            return errors
-        errors.extend(self._write_responses(rows))
+        errors = self._ensure_items(rows, dry_run)
+        errors.extend(self._write_responses(rows, dry_run=dry_run or bool(errors)))
         return errors
 
     def _ensure_systems(self, rows, dry_run):
@@ -317,12 +316,14 @@ class _OutputWriter:
                 errors.append(ingest.RowError(
                     row.line, f"differs from the prompt already stored for item '{external_id}'; "
                     "a stored prompt is never changed: fix the prompt or use a new item_id", "prompt"))
+                self.items[external_id] = pk  # still compared: the upload reports every problem
                 continue
             if row.metadata and metadata and row.metadata != metadata and not self.replace:
                 errors.append(ingest.RowError(
                     row.line, f"differs from the metadata stored for item '{external_id}' "
                     f"({json.dumps(metadata, ensure_ascii=False)[:200]}); leave it out, give the same, "
                     "or upload with replace", "metadata"))
+                self.items[external_id] = pk
                 continue
             if row.metadata and row.metadata != metadata and not dry_run:
                 Item.objects.filter(pk=pk).update(metadata=row.metadata)
@@ -346,10 +347,16 @@ class _OutputWriter:
         self.summary.items_created += len(ids)
         return errors
 
-    def _write_responses(self, rows):
+    def _write_responses(self, rows, dry_run=False):
         errors = []
         items, systems = self.items, self.systems
-        if all(items[row.item_id] in self.new_item_ids for row in rows):
+        if dry_run:
+            # Only stored items and systems can hold a response that this row would change.
+            rows = [row for row in rows if row.item_id in items and row.system in systems
+                    and items[row.item_id] not in self.new_item_ids]
+            if not rows:
+                return errors
+        elif all(items[row.item_id] in self.new_item_ids for row in rows):
             # Items made by this upload hold no responses yet: nothing to compare against.
             to_create = [(items[row.item_id], systems[row.system], row.response, row.reasoning)
                          for row in rows]
@@ -382,7 +389,7 @@ class _OutputWriter:
             revisions.append(ResponseRevision(response_id=pk, text=text, reasoning=reasoning, source=source))
             to_replace.append(Response(pk=pk, text=row.response, reasoning=row.reasoning,
                                        source=Response.Source.UPLOADED))
-        if errors:
+        if errors or dry_run:
             return errors
         self.summary.responses_created += bulk_insert(Response, RESPONSE_COLUMNS, to_create)
         if to_replace:

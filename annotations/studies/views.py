@@ -9,7 +9,7 @@ from rest_framework.authtoken.models import Token
 from annotations.models import Item, Study
 
 from . import selectors, services
-from .forms import CollaboratorForm, StudyForm, StudySettingsForm, StudyStatusForm, UploadForm
+from .forms import CollaboratorForm, StudyForm, StudySettingsForm, StudyStatusForm, UploadForm, load_file
 from .selectors import researcher_study
 
 
@@ -52,20 +52,9 @@ def study_detail(request, slug):
 def study_upload(request, slug):
     study = researcher_study(request.user, slug)
     form = UploadForm(request.POST, request.FILES)
-    result = errors = None
-    status = 200
-    if form.is_valid():
-        upload = form.cleaned_data["file"]
-        try:
-            result = services.import_outputs(
-                study, upload, filename=upload.name, file_format=form.cleaned_data["file_format"] or None,
-                replace=form.cleaned_data["replace"], user=request.user,
-            )
-        except services.UploadRejected as exc:
-            errors = exc
-            status = exc.status
-    else:
-        status = 400
+    result, errors, status = load_file(form, lambda upload: services.import_outputs(
+        study, upload, filename=upload.name, file_format=form.cleaned_data["file_format"] or None,
+        replace=form.cleaned_data["replace"], user=request.user))
     if request.htmx:
         context = {"study": study, "result": result, "rejected": errors, "upload_form": form}
         if result is not None:

@@ -20,5 +20,4 @@ def refuse(command, path, rejected):
     """Print every located problem of an UploadRejected, then stop with a non-zero exit."""
     for error in rejected.errors:
         command.stderr.write(f"{path}: {error}")
-    more = "+" if rejected.truncated else ""
-    raise CommandError(f"refused: {len(rejected.errors)}{more} problem(s); nothing was written")
+    raise CommandError(f"refused: {rejected.count}; nothing was written")

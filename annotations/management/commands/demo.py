@@ -12,6 +12,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from annotations.formatting import counted
 from annotations.results import services as results
 from annotations.studies import services
 from annotations.models import Membership, Study
@@ -69,7 +70,7 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(
             f"Demo study '{study.title}': {study.items.count()} posts, {study.systems.count()} systems ({loaded})."))
         self.stdout.write(
-            f"Demo rankings: {rankings.rows} by {rankings.annotators} raters "
+            f"Demo rankings: {rankings.rows} by {counted(rankings.annotators, 'rater')} "
             f"({'imported' if rankings.changed else 'already imported'}).")
         url = settings.SITE_URL.rstrip("/")
         self.stdout.write(f"\n  Open {url}/ and log in as:")

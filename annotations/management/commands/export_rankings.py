@@ -1,6 +1,7 @@
 """python manage.py export_rankings SLUG [-o FILE]: every ranking as JSONL, annotators pseudonymised."""
 from django.core.management.base import BaseCommand, CommandError
 
+from annotations.formatting import counted
 from annotations.results import exports
 from annotations.models import Study
 
@@ -31,4 +32,4 @@ class Command(BaseCommand):
                     count += 1
         except OSError as exc:
             raise CommandError(f"cannot write {options['output']}: {exc.strerror}") from None
-        self.stderr.write(f"Wrote {count} rankings of '{study.slug}' to {options['output']}.")
+        self.stderr.write(f"Wrote {counted(count, 'ranking')} of '{study.slug}' to {options['output']}.")

@@ -1,6 +1,7 @@
 """python manage.py import_outputs SLUG FILE [--replace] [--format jsonl|csv|alpaca]"""
 from django.core.management.base import BaseCommand
 
+from annotations.formatting import all_of, counted
 from annotations.studies import ingest, services
 
 from ._files import refuse, study_and_file
@@ -26,8 +27,8 @@ class Command(BaseCommand):
                 refuse(self, options["file"], exc)
         if summary.changed:
             self.stdout.write(self.style.SUCCESS(
-                f"Loaded {summary.rows} rows: {summary.responses_created} new responses, "
-                f"{summary.responses_replaced} replaced, {summary.responses_unchanged} unchanged; "
-                f"{summary.items_created} new items, {summary.systems_created} new systems."))
+                f"Loaded {counted(summary.rows, 'row')}: {counted(summary.responses_created, 'new response')}, "
+                f"{summary.responses_replaced:,} replaced, {summary.responses_unchanged:,} unchanged; "
+                f"{counted(summary.items_created, 'new item')}, {counted(summary.systems_created, 'new system')}."))
         else:
-            self.stdout.write(f"Nothing changed: all {summary.rows} rows were already loaded.")
+            self.stdout.write(f"Nothing changed: {all_of(summary.rows, 'row')} already loaded.")

@@ -1,6 +1,7 @@
 """python manage.py import_rankings SLUG FILE: rankings collected elsewhere (JSONL), all or nothing."""
 from django.core.management.base import BaseCommand
 
+from annotations.formatting import all_of, counted
 from annotations.results import services
 
 from ._files import refuse, study_and_file
@@ -23,7 +24,7 @@ class Command(BaseCommand):
                 refuse(self, options["file"], exc)
         if summary.changed:
             self.stdout.write(self.style.SUCCESS(
-                f"Imported {summary.rankings_created} rankings from {summary.annotators} annotators; "
-                f"{summary.rankings_unchanged} were already stored."))
+                f"Imported {counted(summary.rankings_created, 'ranking')} from "
+                f"{counted(summary.annotators, 'annotator')}; {summary.rankings_unchanged:,} already stored."))
         else:
-            self.stdout.write(f"Nothing changed: all {summary.rows} rankings were already stored.")
+            self.stdout.write(f"Nothing changed: {all_of(summary.rows, 'ranking')} already stored.")

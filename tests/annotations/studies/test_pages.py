@@ -1,4 +1,4 @@
-"""Researcher pages: access, empty states, what is missing, and escaping of uploaded text."""
+"""Study pages: access, empty states, what is missing, and escaping of uploaded text."""
 import io
 import json
 
@@ -31,14 +31,6 @@ def test_other_researchers_get_404(client, study, url):
     client.force_login(UserFactory(username="mallory"))
     assert client.get(url).status_code == 404
     assert client.post("/studies/pilot/upload/").status_code == 404
-
-
-def test_home_empty_state_then_list(web, researcher):
-    page = web.get("/").content.decode()
-    assert "No studies yet" in page
-    services.create_study(owner=researcher, slug="s1", title="First study")
-    page = web.get("/").content.decode()
-    assert "First study" in page and "No studies yet" not in page
 
 
 def test_create_study_form(web):
@@ -114,11 +106,11 @@ def test_edit_settings_saves_and_explains(web, study):
     assert "stay fixed" in page
     reply = web.post("/studies/pilot/edit/", {"title": "Renamed", "instructions": "Be kind.",
                                               "responses_per_screen": 3, "annotations_per_item": 5,
-                                              "lease_minutes": 20})
+                                              "lease_minutes": 20, "attention_min_pass_rate": 0.8})
     assert reply.status_code == 302
     study.refresh_from_db()
-    assert (study.title, study.responses_per_screen, study.annotations_per_item, study.lease_minutes) == (
-        "Renamed", 3, 5, 20)
+    assert (study.title, study.responses_per_screen, study.annotations_per_item, study.lease_minutes,
+            study.attention_min_pass_rate) == ("Renamed", 3, 5, 20, 0.8)
     bad = web.post("/studies/pilot/edit/", {"title": "", "responses_per_screen": 1, "annotations_per_item": 5,
                                             "lease_minutes": 20})
     assert bad.status_code == 200

@@ -17,8 +17,7 @@ from annotations.results import exports, figures, selectors, tasks
 from annotations.results import services as results
 from annotations.studies import services
 from annotations.models import LeaderboardSnapshot, Membership, Ranking
-from tests.annotations.ranking_helpers import SYSTEMS, load_rankings, outputs, random_rankings
-from tests.factories import UserFactory
+from tests.factories import SYSTEMS, UserFactory, load_rankings, outputs, random_rankings
 
 pytestmark = pytest.mark.django_db
 
@@ -451,3 +450,16 @@ def test_import_with_a_file_from_a_different_study_names_the_missing_items(api, 
     assert reply.status_code == 400
     assert any("no item 'p2' in study 'other'" in e["message"] for e in reply.json()["errors"])
     assert not Ranking.objects.filter(study=other).exists()
+
+
+def test_an_empty_studys_leaderboard_shows_its_chance_level(web, study):
+    outputs(study)  # 4 systems, 4 responses per screen: chance Win@1 is 1/4
+    page = " ".join(web.get("/studies/pilot/leaderboard/").content.decode().split())
+    assert "No rankings yet" in page
+    assert "Chance level of Win@1: <strong>25.0 %</strong>" in page
+    assert "With 4 systems and 4 responses per screen" in page
+
+
+def test_a_study_without_two_systems_has_no_chance_level_yet(web, study):
+    page = web.get("/studies/pilot/leaderboard/").content.decode()
+    assert "No rankings yet" in page and "Chance level" not in page

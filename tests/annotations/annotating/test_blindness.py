@@ -14,7 +14,7 @@ from django.test import Client
 from annotations.annotating import services as assigning
 from annotations.studies import services
 from annotations.models import Assignment, Item, Membership, Response, Study, System
-from tests.annotations.assignment_setup import annotators, full_ranking, open_study
+from tests.factories import annotators, full_ranking, open_study
 
 pytestmark = pytest.mark.django_db
 

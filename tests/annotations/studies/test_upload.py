@@ -155,7 +155,7 @@ def test_many_errors_are_listed_up_to_a_limit(study, settings):
         services.import_outputs(study, io.BytesIO(content), filename="x.jsonl")
     assert len(refused.value.errors) == 20
     assert refused.value.truncated
-    assert refused.value.as_dict()["detail"].startswith("The upload was refused: 20+ problem(s)")
+    assert refused.value.as_dict()["detail"].startswith("The upload was refused: 20+ problems found.")
 
 
 def test_closed_study_refuses_uploads(api, study):
@@ -257,3 +257,29 @@ def test_foreign_keys_are_deferred_again_after_an_upload(study):
         Item.objects.create(pk=item.pk + 1000, study=study, external_id="later", prompt="Later post")
     assert Response.objects.get(pk=dangling.pk).item.external_id == "later"
 
+
+
+def test_every_problem_is_listed_at_once_changed_responses_too(api, study, monkeypatch):
+    """A row error no longer hides a changed response: one upload lists both, in line order, across
+    chunks, and writes nothing."""
+    monkeypatch.setattr(services, "CHUNK_ROWS", 2)
+    upload(api, study, jsonl(rows()))
+    changed = rows()
+    del changed[0]["prompt"]                       # line 1: a row error
+    changed[3]["response"] = "A better answer"     # line 4: p1/beta changed, in a later chunk
+    changed[4]["prompt"] = "Another prompt"        # line 5: p2's stored prompt differs (and line 6's)
+    reply = upload(api, study, jsonl(changed))
+    assert reply.status_code == 400
+    body = reply.json()
+    assert [(e["line"], e["field"]) for e in body["errors"]] == [
+        (1, "prompt"), (4, "response"), (5, "prompt"), (6, "prompt")]
+    assert body["detail"].startswith("The upload was refused: 4 problems found.")
+    assert not Response.objects.filter(text="A better answer").exists()
+
+
+def test_a_single_problem_is_named_in_the_singular(api, study):
+    reply = upload(api, study, b'{"item_id": "p1"}\n')
+    assert reply.json()["detail"].startswith("The upload was refused: 3 problems found.")
+    reply = upload(api, study, jsonl([{**rows(n_items=1)[0], "response": ""}]))
+    assert reply.json()["detail"] == ("The upload was refused: 1 problem found. Nothing was written; fix it and "
+                                      "upload the file again.")

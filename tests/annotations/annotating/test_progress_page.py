@@ -7,8 +7,7 @@ from django.utils import timezone
 
 from annotations.annotating import services as assigning
 from annotations.models import Item, Study
-from tests.annotations.assignment_setup import annotators, open_study
-from tests.factories import UserFactory
+from tests.factories import UserFactory, annotators, open_study
 
 pytestmark = pytest.mark.django_db
 

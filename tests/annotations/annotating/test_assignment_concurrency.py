@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from annotations.annotating import services as assigning
 from annotations.models import Assignment, Item
-from tests.annotations.assignment_setup import annotators, full_ranking, open_study
+from tests.factories import annotators, full_ranking, open_study
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

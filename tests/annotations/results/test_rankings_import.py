@@ -13,8 +13,7 @@ from django.core.management import CommandError, call_command
 
 from annotations.results import services
 from annotations.models import LeaderboardSnapshot, Ranking, System
-from tests.annotations.ranking_helpers import jsonl, outputs, ranking
-from tests.factories import UserFactory
+from tests.factories import UserFactory, jsonl, outputs, ranking
 from tests.located import located
 
 pytestmark = pytest.mark.django_db
@@ -174,7 +173,7 @@ def test_error_listing_stops_at_the_limit(loaded, api, settings):
     body = api.post("/api/studies/pilot/rankings/", {"file": SimpleUploadedFile("r.jsonl", content)},
                     format="multipart").json()
     assert len(body["errors"]) == 3 and body["truncated"] is True
-    assert "3+ problem(s)" in body["detail"]
+    assert "3+ problems" in body["detail"]
 
 
 def test_good_import_stores_ids_keeps_ties_and_reimport_changes_nothing(study, api):
@@ -241,7 +240,7 @@ def test_web_import_without_htmx_redirects_to_the_leaderboard_with_a_message(stu
     reply = web.post("/studies/pilot/rankings/import/", {"file": SimpleUploadedFile("r.jsonl", jsonl(ranking()))},
                      follow=True)
     assert reply.redirect_chain[-1][0] == "/studies/pilot/leaderboard/"
-    assert "Imported 1 ranking(s)" in reply.content.decode()
+    assert "Imported 1 ranking from 1 annotator; 0 already stored." in reply.content.decode()
     refused = web.post("/studies/pilot/rankings/import/", {"file": SimpleUploadedFile("r.jsonl", b"nope\n")})
     assert refused.status_code == 400
     assert "line 1" in html.unescape(refused.content.decode())
@@ -252,7 +251,7 @@ def test_cli_import_reports_what_it_did(study, tmp_path, capsys):
     path = tmp_path / "r.jsonl"
     path.write_bytes(jsonl(ranking(), ranking(annotator="a2")))
     call_command("import_rankings", "pilot", str(path))
-    assert "Imported 2 rankings from 2 annotators; 0 were already stored." in capsys.readouterr().out
+    assert "Imported 2 rankings from 2 annotators; 0 already stored." in capsys.readouterr().out
     call_command("import_rankings", "pilot", str(path))
     assert "Nothing changed: all 2 rankings were already stored." in capsys.readouterr().out
     with pytest.raises(CommandError, match="no study 'nope'"):
@@ -269,3 +268,13 @@ def test_only_the_studys_researchers_may_import(study, client):
     assert client.post("/api/studies/pilot/rankings/", upload).status_code == 404
     assert client.post("/studies/pilot/rankings/import/", upload).status_code == 404
     assert not Ranking.objects.exists()
+
+
+def test_one_ranking_is_counted_in_the_singular(study, tmp_path, capsys):
+    outputs(study)
+    path = tmp_path / "r.jsonl"
+    path.write_bytes(jsonl(ranking()))
+    call_command("import_rankings", "pilot", str(path))
+    assert "Imported 1 ranking from 1 annotator; 0 already stored." in capsys.readouterr().out
+    call_command("import_rankings", "pilot", str(path))
+    assert "Nothing changed: the 1 ranking was already stored." in capsys.readouterr().out

@@ -9,8 +9,7 @@ from django.test import Client
 
 from annotations.annotating import services as assigning
 from annotations.models import Assignment, Membership, Ranking, Study
-from tests.annotations.assignment_setup import annotators, full_ranking, open_study
-from tests.factories import UserFactory
+from tests.factories import UserFactory, annotators, full_ranking, open_study
 
 pytestmark = pytest.mark.django_db
 HTMX = {"HTTP_HX_REQUEST": "true"}

@@ -10,7 +10,7 @@ from django.utils import timezone
 from annotations.annotating import services as assigning
 from annotations.models import Assignment, Item, Ranking, Response, Study, System
 from annotations.annotating.selectors import study_progress
-from tests.annotations.assignment_setup import annotators, full_ranking, open_study
+from tests.factories import annotators, full_ranking, open_study
 
 pytestmark = pytest.mark.django_db
 
