@@ -14,6 +14,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection, models, transaction
 from django.utils import timezone
 from django.utils.text import slugify
+from rest_framework.authtoken.models import Token
 
 from annotations.db import bulk_insert, next_ids
 from annotations.models import Criterion, Item, Membership, OutputUpload, Response, ResponseRevision, Study, System
@@ -144,6 +145,13 @@ def add_collaborator(study, username):
         raise StudyInvalid({"username": f"{username} has already annotated this study and must stay blind "
                                         "to its systems; invite another account"})
     return add_member(study, user, Membership.Role.RESEARCHER)
+
+
+@transaction.atomic
+def replace_api_token(user):
+    """A new API token for the researcher; the old one stops working at once."""
+    Token.objects.filter(user=user).delete()
+    return Token.objects.create(user=user)
 
 
 def add_member(study, user, role):
@@ -417,6 +425,14 @@ def check_system_name(name):
     if len(name) > ingest.MAX_SYSTEM_CHARS:
         return f"At most {ingest.MAX_SYSTEM_CHARS} characters."
     return None
+
+
+def describe_systems(study, descriptions):
+    """Give the study's systems a description ({name: text}) where they have none yet."""
+    for system in study.systems.filter(description="", name__in=list(descriptions)):
+        if descriptions[system.name]:
+            system.description = descriptions[system.name]
+            system.save(update_fields=["description"])
 
 
 def add_system(study, name, *, description=""):

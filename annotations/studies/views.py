@@ -134,8 +134,7 @@ def item_detail(request, slug, external_id):
 @login_required
 def api_token(request):
     if request.method == "POST":
-        Token.objects.filter(user=request.user).delete()
-        token = Token.objects.create(user=request.user)
+        services.replace_api_token(request.user)
         messages.success(request, "A new API token was created; the old one no longer works.")
         return redirect("api_token")
     token = Token.objects.filter(user=request.user).first()

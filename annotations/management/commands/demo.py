@@ -57,10 +57,7 @@ class Command(BaseCommand):
             with open(DEMO_DIR / "outputs.jsonl", "rb") as handle:
                 summary = services.import_outputs(study, handle, filename="outputs.jsonl")
             descriptions = json.loads((DEMO_DIR / "systems.json").read_text(encoding="utf-8"))
-            for system in study.systems.all():
-                if descriptions.get(system.name) and not system.description:
-                    system.description = descriptions[system.name]
-                    system.save(update_fields=["description"])
+            services.describe_systems(study, descriptions)
             if study.status == Study.Status.DRAFT:
                 services.set_study_status(study, Study.Status.OPEN)
             # Rankings by four external raters, so that the leaderboard is full on first start.
