@@ -1,6 +1,8 @@
-# The two commands a newcomer needs:
-#   make demo   installs, loads the demo study and starts the site (SQLite, tasks in process)
-#   make test   installs and runs the tests (against PostgreSQL: TEST_DATABASE_URL below)
+# The two commands a newcomer needs (README "Try it"):
+#   make demo   installs, loads the demo study and starts the site (SQLite, tasks in process) at
+#               http://$(HOST):$(PORT)/, e.g. make demo PORT=8765; Ctrl-C stops it
+#   make test   installs and runs the tests (against PostgreSQL: TEST_DATABASE_URL below);
+#               PYTEST_ARGS goes to pytest, e.g. make test PYTEST_ARGS=tests/test_health.py
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
