@@ -25,7 +25,7 @@ class Command(BaseCommand):
             owner = User.objects.get(username=options["owner"])
         except User.DoesNotExist:
             raise CommandError(f"no user '{options['owner']}'; create one with "
-                               "'python manage.py createsuperuser' first") from None
+                               "'.venv/bin/python manage.py createsuperuser' first") from None
         instructions = ""
         if options["instructions_file"]:
             try:
