@@ -61,7 +61,7 @@ class StudyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Crea
                               413: UploadRejectedSerializer})
     @action(detail=True, methods=["post"], parser_classes=[MultiPartParser, FormParser],
             serializer_class=OutputUploadSerializer)
-    def outputs(self, request, slug=None):
+    def outputs(self, request, slug=None, format=None):
         """Upload system outputs (all or nothing). 201 when something changed, 200 when not."""
         study = self._study()
         form = OutputUploadSerializer(data=request.data)
@@ -77,21 +77,22 @@ class StudyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Crea
         return APIResponse(summary.as_dict(),
                            status=status.HTTP_201_CREATED if summary.changed else status.HTTP_200_OK)
 
+    # `format`: the router also answers systems.json, items.json, ... (DRF's format suffixes).
     @extend_schema(responses=SystemSerializer(many=True))
     @action(detail=True, methods=["get"], serializer_class=SystemSerializer)
-    def systems(self, request, slug=None):
+    def systems(self, request, slug=None, format=None):
         queryset = self._study().systems.annotate(n_responses=Count("responses")).order_by("name")
         return self._paginated(queryset, SystemSerializer)
 
     @extend_schema(responses=ItemSerializer(many=True))
     @action(detail=True, methods=["get"], serializer_class=ItemSerializer)
-    def items(self, request, slug=None):
+    def items(self, request, slug=None, format=None):
         queryset = self._study().items.annotate(n_responses=Count("responses")).order_by("id")
         return self._paginated(queryset, ItemSerializer)
 
     @extend_schema(responses=ResponseSerializer(many=True))
     @action(detail=True, methods=["get"], serializer_class=ResponseSerializer)
-    def responses(self, request, slug=None):
+    def responses(self, request, slug=None, format=None):
         queryset = (Response.objects.filter(item__study=self._study())
                     .select_related("item", "system").order_by("item_id", "system__name"))
         return self._paginated(queryset, ResponseSerializer)

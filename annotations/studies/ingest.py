@@ -10,6 +10,7 @@ import hashlib
 import json
 import queue
 import re
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -25,6 +26,10 @@ OPTIONAL_FIELDS = ("reasoning", "metadata")
 ALLOWED_FIELDS = REQUIRED_FIELDS + OPTIONAL_FIELDS
 MAX_ITEM_ID_CHARS = 200
 MAX_SYSTEM_CHARS = 100
+# Deepest nesting of lists and objects in a field's value (metadata {"a": {"b": 1}} is 2 levels).
+# Real metadata is a few levels deep; the limit keeps a hostile file from exhausting the parser's
+# recursion or producing a value the database copy cannot serialise (orjson stops at 254 levels).
+MAX_JSON_DEPTH = 32
 # AlpacaEval's model_outputs.json names the fields differently.
 ALPACA_FIELDS = {"instruction": "prompt", "output": "response", "generator": "system"}
 
@@ -295,7 +300,8 @@ def iter_json_lines(fileobj, example):
             try:
                 text = _decode_line(raw, line_no)
                 # Without the line break, an error at the end of the line keeps this line's number.
-                json.loads(text.rstrip("\r\n"))
+                # Accepted by the standard parser (e.g. NaN): use its reading.
+                record = json.loads(text.rstrip("\r\n"))
             except _Located as exc:
                 yield exc.error
                 continue
@@ -303,14 +309,115 @@ def iter_json_lines(fileobj, example):
                 yield RowError(line_no, f"not valid JSON ({exc.msg}); each line must be one JSON object "
                                         f"such as {example}", column=exc.colno)
                 continue
-            record = json.loads(text)  # accepted by the standard parser (e.g. NaN): use its reading
-            if isinstance(record, dict) and (error := _surrogate_error(line_no, record)):
+            except (RecursionError, ValueError):  # nested too deep, or an integer too long to read
+                yield _unreadable_json(text, 0, line_no)
+                continue
+            if isinstance(record, dict) and (error := _depth_error(line_no, record)
+                                             or _surrogate_error(line_no, record)):
                 yield error
                 continue
         if not isinstance(record, dict):
             yield RowError(line_no, f"must be a JSON object such as {example}")
             continue
+        if error := _depth_error(line_no, record):
+            yield error
+            continue
         yield line_no, record
+
+
+def _too_deep(value):
+    """Whether a parsed JSON value nests lists and objects more than MAX_JSON_DEPTH levels (no recursion)."""
+    if type(value) not in (dict, list):
+        return False
+    stack = [(value, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            return True
+        for part in (value.values() if type(value) is dict else value):
+            if type(part) in (dict, list):
+                stack.append((part, depth + 1))
+    return False
+
+
+def _depth_message():
+    return (f"is nested more than {MAX_JSON_DEPTH} levels deep (lists and objects inside each other); "
+            "flatten it")
+
+
+def _depth_error(line_no, record):
+    """A located RowError for the first field of a parsed row whose value nests too deep, or None."""
+    for name, value in record.items():
+        # Inlined type test: this runs once per row of large files, where values are mostly text.
+        if (type(value) is dict or type(value) is list) and _too_deep(value):
+            return RowError(line_no, _depth_message(), str(name))
+    return None
+
+
+def _unreadable_json(text, start, line_no):
+    """A located RowError for JSON that the standard parser gave up on although it is well formed
+    up to that point: nesting deeper than its recursion allows, or an integer over Python's limit
+    on digits (4,300). Scans from `start` (the row's opening brace) for the first such place and
+    names the field of the row it is in."""
+    max_digits = sys.get_int_max_str_digits() or float("inf")
+    depth = 0
+    field = key = None
+    index, end = start, len(text)
+    while index < end:
+        char = text[index]
+        if char == '"':
+            closing = index + 1
+            while closing < end and text[closing] != '"':
+                closing += 2 if text[closing] == "\\" else 1
+            if depth == 1:
+                key = text[index + 1: closing]
+            index = closing + 1
+            continue
+        if char in "[{":
+            depth += 1
+            if depth == 2:
+                field = key
+            if depth > MAX_JSON_DEPTH + 1:
+                return _at(text, index, line_no, _depth_message(), field)
+        elif char in "]}":
+            depth -= 1
+        elif char in "0123456789":
+            digits = index
+            while digits < end and text[digits] in "0123456789":
+                digits += 1
+            if digits - index > max_digits and not _in_fraction_or_exponent(text, index):
+                return _at(text, index, line_no, f"is a number with {digits - index:,} digits, more than "
+                           f"can be read; write it as text in quotes (or shorten it)",
+                           field if depth > 1 else key)
+            index = digits
+            continue
+        index += 1
+    return RowError(line_no, "cannot be read as JSON; check the nesting of its lists and objects")
+
+
+def _in_fraction_or_exponent(text, index):
+    """Digits after '.', 'e' or 'e-' are read as a float, which has no limit on digits."""
+    before = text[index - 1] if index else ""
+    if before in "+-" and index > 1:
+        before = text[index - 2]
+    return before != "" and before in ".eE"
+
+
+def _at(text, index, line_no, message, field):
+    """A RowError at `index` of `text`, whose first line is line `line_no`."""
+    line_start = text.rfind("\n", 0, index) + 1
+    line = line_no + text.count("\n", 0, index) if line_no else _line_of(text, index)
+    return RowError(line, message, _json_key(field), column=index - line_start + 1)
+
+
+def _json_key(raw):
+    """A key as written in the file (escapes read), for naming the field."""
+    if raw is None:
+        return None
+    try:
+        return json.loads(f'"{raw}"')
+    except ValueError:
+        return raw
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -413,6 +520,14 @@ def _read_csv(fileobj, limits):
                 yield RowError(line_no, f"is not valid JSON ({exc.msg}); write a JSON object such as "
                                '{""language"": ""en""} (quotes doubled inside a CSV field)', "metadata")
                 continue
+            except (RecursionError, ValueError):  # nested too deep, or an integer too long to read
+                # Scanned as the value of a one-field row, to find the place and say what it is.
+                error = _unreadable_json('{"metadata": ' + metadata + "}", 0, line_no)
+                yield RowError(line_no, error.message, "metadata")
+                continue
+            if error := _depth_error(line_no, {"metadata": record["metadata"]}):
+                yield error
+                continue
         result = validate_record(line_no, record, limits)
         yield from result if isinstance(result, list) else (result,)
 
@@ -448,6 +563,9 @@ def _read_alpaca(fileobj, limits):
         except json.JSONDecodeError as exc:
             yield RowError(exc.lineno, f"not valid JSON ({exc.msg})", column=exc.colno)
             return
+        except (RecursionError, ValueError):  # nested too deep, or an integer too long to read
+            yield _unreadable_json(text, index, None)
+            return
         number += 1
         yield from _alpaca_entry(line_no, number, entry, limits)
         index = _skip_ws(text, index)
@@ -467,7 +585,7 @@ def _alpaca_entry(line_no, number, entry, limits):
         yield RowError(line_no, f"entry {number} of the list must be an object with "
                        "instruction, output and generator")
         return
-    if (error := _surrogate_error(line_no, entry)) is not None:
+    if (error := _depth_error(line_no, entry) or _surrogate_error(line_no, entry)) is not None:
         yield error
         return
     record = {}
