@@ -1,7 +1,9 @@
 """Admin for operators. Outputs are loaded through the upload services, so responses are read-only here."""
 from django.contrib import admin
 
-from .models import Criterion, Item, Membership, OutputUpload, Response, ResponseRevision, Study, System
+from .models import (
+    CrowdParticipant, Criterion, Item, Membership, OutputUpload, Response, ResponseRevision, Study, System,
+)
 
 
 class CriterionInline(admin.TabularInline):
@@ -71,3 +73,17 @@ class OutputUploadAdmin(admin.ModelAdmin):
     list_display = ["study", "filename", "file_format", "rows", "responses_created", "responses_replaced",
                     "responses_unchanged", "uploaded_by", "created_at"]
     list_filter = ["study", "file_format"]
+
+
+@admin.register(CrowdParticipant)
+class CrowdParticipantAdmin(admin.ModelAdmin):
+    """Read-only: participants come in through crowd links, and are released on the progress page."""
+
+    list_display = ["participant_id", "platform", "study", "session_id", "created_at", "last_seen_at"]
+    list_filter = ["platform", "study"]
+    search_fields = ["participant_id", "session_id"]
+    readonly_fields = ["study", "platform", "participant_id", "user", "session_id", "secret_hash",
+                       "created_at", "last_seen_at"]
+
+    def has_add_permission(self, request):
+        return False

@@ -60,6 +60,9 @@ class Study(models.Model):
     completion_code = models.CharField(max_length=100, blank=True,
                                        help_text="Shown to crowd annotators when they finish.")
     completion_url = models.URLField(blank=True, help_text="Where crowd annotators are sent when they finish.")
+    crowd_max_participants = models.PositiveIntegerField(
+        null=True, blank=True, verbose_name="Most crowd participants",
+        help_text="The study admits no more crowd participants than this; empty for no limit.")
     # The leaderboard may leave out annotators whose attention-check pass rate is below this.
     attention_min_pass_rate = models.FloatField(default=1.0)
     # Bumped by figures_changed(): a leaderboard computed before a bump is stale.
@@ -149,17 +152,13 @@ class Membership(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="study_memberships"
     )
     role = models.CharField(max_length=16, choices=Role.choices)
-    # Crowd annotators: their platform id (PROLIFIC_PID or worker id) and session.
-    external_id = models.CharField(max_length=200, blank=True)
-    external_session = models.CharField(max_length=200, blank=True)
+    # When a (crowd) annotator finished the study; crowd ids are on CrowdParticipant.
     completed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["study", "user"], name="membership_unique_user"),
-            models.UniqueConstraint(fields=["study", "external_id"], condition=~Q(external_id=""),
-                                    name="membership_unique_external_id"),
             models.CheckConstraint(
                 condition=Q(role__in=["researcher", "annotator"]), name="membership_role_valid"
             ),
@@ -167,6 +166,40 @@ class Membership(models.Model):
 
     def __str__(self):
         return f"{self.user} ({self.role}) in {self.study.slug}"
+
+
+class CrowdParticipant(models.Model):
+    """A crowd platform's participant in one study, and the account the crowd link made for them.
+
+    The crowd link logs in only the user of such a record, never an account made any other way.
+    A Prolific id names one person across studies, so later studies reuse the first record's user.
+    The first browser to open the link gets a secret cookie; only its hash is kept here, and a
+    researcher's release clears it so that the participant may continue in another browser.
+    """
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="crowd_participants")
+    platform = models.CharField(max_length=16, choices=CrowdPlatform.choices)
+    participant_id = models.CharField(max_length=100)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="crowd_participants")
+    session_id = models.CharField(max_length=200, blank=True)  # the platform's session or assignment id
+    secret_hash = models.CharField(max_length=64, blank=True)  # empty: the next browser claims it
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["study", "created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["study", "platform", "participant_id"],
+                                    name="crowd_participant_unique_id"),
+            models.UniqueConstraint(fields=["study", "user"], name="crowd_participant_unique_user"),
+            models.CheckConstraint(condition=Q(platform__in=["prolific", "mturk"]),
+                                   name="crowd_participant_platform_valid"),
+            models.CheckConstraint(condition=~Q(participant_id=""), name="crowd_participant_id_not_empty"),
+        ]
+        indexes = [models.Index(fields=["platform", "participant_id"], name="crowd_participant_by_id")]
+
+    def __str__(self):
+        return f"{self.platform}:{self.participant_id} in {self.study_id}"
 
 
 class AttentionRule(models.TextChoices):

@@ -30,7 +30,7 @@ class AttentionCheckForm(forms.Form):
 
 
 class AnnotationSettingsForm(forms.ModelForm):
-    """How crowd annotators get in and finish: platform, completion code or link.
+    """How crowd annotators get in and finish: platform, completion code or link, how many may come.
 
     Only collects: the view hands cleaned_data to services.update_annotation_settings. (The lease
     length is on the study's settings page.)"""
@@ -40,4 +40,4 @@ class AnnotationSettingsForm(forms.ModelForm):
 
     class Meta:
         model = Study
-        fields = ["crowd_platform", "completion_code", "completion_url"]
+        fields = ["crowd_platform", "completion_code", "completion_url", "crowd_max_participants"]

@@ -10,7 +10,7 @@ from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from annotations.models import Assignment, Item, Membership, Ranking, Study
+from annotations.models import Assignment, CrowdParticipant, Item, Membership, Ranking, Study
 
 
 def annotator_study(user, slug):
@@ -155,9 +155,10 @@ def study_progress(study, *, now=None):
 
     rows = {}
     members = Membership.objects.filter(study=study, role=Membership.Role.ANNOTATOR).select_related("user")
+    crowd_ids = dict(CrowdParticipant.objects.filter(study=study).values_list("user", "participant_id"))
     for m in members:
         rows[m.user_id] = AnnotatorRow(username=m.user.get_username(), label=Ranking.site_label(m.user_id),
-                                       external_id=m.external_id)
+                                       external_id=crowd_ids.get(m.user_id, ""))
     seconds = {}
     for user_id, status, secs in assignments.values_list("annotator", "status", "seconds"):
         row = rows.get(user_id)
@@ -194,3 +195,35 @@ def study_progress(study, *, now=None):
         flagged=flagged,
         annotators=sorted(rows.values(), key=lambda r: (-r.submitted, r.username)),
     )
+
+
+@dataclass
+class CrowdParticipantRow:
+    """One crowd participant, for the researcher to reconcile with the platform's own list."""
+    pk: int
+    platform: str
+    participant_id: str
+    session_id: str
+    username: str
+    label: str  # the annotator's label in rankings and exports
+    started_at: object
+    last_seen_at: object
+    completed_at: object
+    submitted: int
+    bound: bool  # a browser holds the participant; another is refused until a release
+
+
+def crowd_participants(study):
+    participants = list(CrowdParticipant.objects.filter(study=study).select_related("user")
+                        .order_by("created_at", "pk"))
+    completed = dict(Membership.objects.filter(study=study, user__in=[p.user_id for p in participants])
+                     .values_list("user", "completed_at"))
+    submitted = dict(Assignment.objects.filter(study=study, status=Assignment.Status.SUBMITTED)
+                     .values("annotator").annotate(n=Count("pk")).values_list("annotator", "n"))
+    return [CrowdParticipantRow(pk=p.pk, platform=p.platform, participant_id=p.participant_id,
+                                session_id=p.session_id, username=p.user.get_username(),
+                                label=Ranking.site_label(p.user_id),
+                                started_at=p.created_at, last_seen_at=p.last_seen_at,
+                                completed_at=completed.get(p.user_id), submitted=submitted.get(p.user_id, 0),
+                                bound=bool(p.secret_hash))
+            for p in participants]

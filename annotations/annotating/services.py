@@ -11,21 +11,27 @@ when two requests saw the same stale count; a candidate found full that way is g
 rolling back the whole attempt, so no request ever waits for an item while holding another.
 Locks are FOR NO KEY UPDATE, so inserting rows that merely reference a locked item never waits.
 """
+import hashlib
+import hmac
 import json
 import random
 import re
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from annotations.models import (
-    Assignment, AttentionRule, Criterion, CrowdPlatform, Item, Membership, Ranking, Response, Study, System,
+    Assignment, AttentionRule, Criterion, CrowdParticipant, CrowdPlatform, Item, Membership, Ranking, Response,
+    Study, System,
 )
 from annotations.models import _token as _invite_token
 
@@ -465,7 +471,8 @@ def _rescore(item):
 
 # --- Joining a study -----------------------------------------------------------------------------
 
-# Usernames of crowd annotators start with their platform; nobody may sign up under those names.
+# Crowd accounts are named after their platform; nobody may sign up under those names (to avoid
+# confusion only: the crowd link logs in by CrowdParticipant record, never by name).
 CROWD_PREFIXES = {CrowdPlatform.PROLIFIC: "prolific-", CrowdPlatform.MTURK: "mturk-"}
 EXTERNAL_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 # Query parameters the platforms put in the link (MTurk-style: several spellings in use).
@@ -475,8 +482,11 @@ MTURK_SESSION_PARAMS = ("assignment_id", "assignmentId", "ASSIGNMENT_ID")
 
 
 class JoinRefused(Exception):
-    def __init__(self, message):
+    """A join the annotator cannot make; `status` is the HTTP status their refusal page answers."""
+
+    def __init__(self, message, status=400):
         self.message = message
+        self.status = status
         super().__init__(message)
 
 
@@ -506,38 +516,149 @@ def join_study(study, user):
     return membership
 
 
-@transaction.atomic
-def crowd_annotator(study, external_id, session=""):
-    """The user for this platform id (created once, reused across studies) and their membership."""
+def hash_browser_secret(secret):
+    # The secret is 32 random bytes: a plain digest is enough, and lets the look-up stay one compare.
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def crowd_participant_of(study, user):
+    """The crowd record linking this user to this study, or None."""
+    if not user.is_authenticated:
+        return None
+    return CrowdParticipant.objects.filter(study=study, user=user).first()
+
+
+def is_crowd_user_for(study, user, external_id):
+    """Whether `user` is already the account of this platform id (so opening the link again is no switch)."""
+    return user.is_authenticated and CrowdParticipant.objects.filter(
+        user=user, platform=study.crowd_platform, participant_id=external_id).exists()
+
+
+def _may_log_in_as_crowd(user):
+    """Only accounts the crowd link made itself: never staff, superusers, researchers, password holders."""
+    return (user.is_active and not user.is_staff and not user.is_superuser and not user.has_usable_password()
+            and not Membership.objects.filter(user=user, role=Membership.Role.RESEARCHER).exists())
+
+
+def _crowd_rate_limited(study, address):
+    """Count a new crowd account for this address and study; True once either is over its limit.
+
+    A fixed window in Django's cache (shared Redis in deployment): per window of
+    CROWD_JOIN_WINDOW_SECONDS, at most CROWD_JOIN_PER_ADDRESS new participants from one client
+    address and CROWD_JOIN_PER_STUDY for one study. Only creations count; returning is free.
+    """
+    window = settings.CROWD_JOIN_WINDOW_SECONDS
+    slot = int(time.time() // window)
+    # The address first: one address over its limit must not use up the whole study's allowance.
+    for key, limit in ((f"crowd-join:addr:{address}:{slot}", settings.CROWD_JOIN_PER_ADDRESS),
+                       (f"crowd-join:study:{study.pk}:{slot}", settings.CROWD_JOIN_PER_STUDY)):
+        cache.add(key, 0, timeout=window)
+        try:
+            count = cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.set(key, 1, timeout=window)
+            count = 1
+        # With the cache down (count None) nobody is counted: joining degrades to the study's cap.
+        if (count or 0) > limit:
+            return True
+    return False
+
+
+@dataclass
+class CrowdEntry:
+    user: object
+    participant: CrowdParticipant
+    new_secret: str = ""  # set when this browser just claimed the participant: the view sends it as a cookie
+
+
+def _crowd_username(study, external_id):
+    User = get_user_model()
+    username = f"{CROWD_PREFIXES[study.crowd_platform]}{external_id}"
+    while User.objects.filter(username=username).exists():  # taken by someone else: a name, not an identity
+        username = f"{CROWD_PREFIXES[study.crowd_platform]}{external_id}-{secrets.token_hex(3)}"
+    return username
+
+
+def crowd_enter(study, external_id, session="", *, secret=None, address=""):
+    """Let a crowd participant in: their own account, created on their first visit to the study.
+
+    `secret` is the browser's secret from its cookie, if any. The first browser claims the
+    participant (CrowdEntry.new_secret); another browser with the same id is refused until a
+    researcher releases the participant. New participants count against the study's cap and the
+    rate limits. Locks the study row (FOR NO KEY UPDATE) only while admitting someone new, so the
+    cap holds under concurrent first visits; no other lock is held at that point.
+    """
     if not EXTERNAL_ID.match(external_id or ""):
         raise JoinRefused(_("The participant id in this link is not valid. Open the study again from "
                              "the platform's page."))
     if study.status == Study.Status.CLOSED:
         raise JoinRefused(_("This study is closed and takes no more annotators."))
-    User = get_user_model()
-    username = f"{CROWD_PREFIXES[study.crowd_platform]}{external_id}"
-    user = User.objects.filter(username=username).first()
-    if user is None:
-        user = User(username=username)
+    key = {"study": study, "platform": study.crowd_platform, "participant_id": external_id}
+    with transaction.atomic():
+        participant = (CrowdParticipant.objects.select_for_update(no_key=True, of=("self",)).filter(**key)
+                       .select_related("user").first())
+        if participant is None:
+            locked = Study.objects.select_for_update(no_key=True).get(pk=study.pk)
+            participant = CrowdParticipant.objects.filter(**key).select_related("user").first()
+        if participant is None:
+            return _admit_crowd_participant(locked, external_id, session, address)
+        return _return_crowd_participant(participant, session, secret)
+
+
+def _admit_crowd_participant(study, external_id, session, address):
+    if study.crowd_max_participants is not None and \
+            CrowdParticipant.objects.filter(study=study).count() >= study.crowd_max_participants:
+        raise JoinRefused(_("This study has all the participants it needs. Please return it on the "
+                            "platform; thank you for your interest."), status=403)
+    if _crowd_rate_limited(study, address):
+        raise JoinRefused(_("Too many people are joining at once. Please wait a few minutes and open "
+                            "the study again from the platform's page."), status=429)
+    # The same person in an earlier study keeps their account (a Prolific id is one person).
+    earlier = (CrowdParticipant.objects.filter(platform=study.crowd_platform, participant_id=external_id)
+               .select_related("user").order_by("pk").first())
+    if earlier is not None:
+        user = earlier.user
+        if not _may_log_in_as_crowd(user):
+            raise JoinRefused(_("This participant id cannot be used here. Please ask the researcher."),
+                              status=403)
+    else:
+        user = get_user_model()(username=_crowd_username(study, external_id))
         user.set_unusable_password()
-        try:
-            with transaction.atomic():
-                user.save()
-        except IntegrityError:  # the same worker's link opened twice at once
-            user = User.objects.get(username=username)
-    membership = Membership.objects.filter(study=study, user=user).first()
-    if membership is None:
-        try:
-            with transaction.atomic():
-                membership = Membership.objects.create(
-                    study=study, user=user, role=Membership.Role.ANNOTATOR,
-                    external_id=external_id, external_session=session)
-        except IntegrityError:
-            membership = Membership.objects.get(study=study, user=user)
-    elif session and membership.external_session != session:
-        membership.external_session = session
-        membership.save(update_fields=["external_session"])
-    return user, membership
+        user.save()
+    secret = secrets.token_urlsafe(32)
+    participant = CrowdParticipant.objects.create(
+        study=study, platform=study.crowd_platform, participant_id=external_id, user=user,
+        session_id=session, secret_hash=hash_browser_secret(secret), last_seen_at=timezone.now())
+    join_study(study, user)
+    return CrowdEntry(user=user, participant=participant, new_secret=secret)
+
+
+def _return_crowd_participant(participant, session, secret):
+    user = participant.user
+    if not _may_log_in_as_crowd(user):
+        raise JoinRefused(_("This participant id cannot be used here. Please ask the researcher."), status=403)
+    new_secret = ""
+    if not participant.secret_hash:  # new since a release (or from before browsers were bound)
+        new_secret = secrets.token_urlsafe(32)
+        participant.secret_hash = hash_browser_secret(new_secret)
+    elif not secret or not hmac.compare_digest(hash_browser_secret(secret), participant.secret_hash):
+        raise JoinRefused(_("This participant already started in another browser. Please continue in the "
+                            "browser where you started, or ask the researcher to let you continue here."),
+                          status=403)
+    if session:
+        participant.session_id = session
+    participant.last_seen_at = timezone.now()
+    participant.save(update_fields=["secret_hash", "session_id", "last_seen_at"])
+    join_study(participant.study, user)
+    return CrowdEntry(user=user, participant=participant, new_secret=new_secret)
+
+
+def release_crowd_participant(study, participant_pk):
+    """A researcher lets a crowd participant continue in another browser: the next one to open the link."""
+    released = CrowdParticipant.objects.filter(study=study, pk=participant_pk).update(secret_hash="")
+    if not released:
+        raise CrowdParticipant.DoesNotExist
+    return released
 
 
 @transaction.atomic
@@ -548,13 +669,15 @@ def sign_up_and_join(study, form):
     return user
 
 
-def update_annotation_settings(study, *, crowd_platform, completion_code, completion_url):
-    """A researcher changes how crowd annotators get in and finish."""
+def update_annotation_settings(study, *, crowd_platform, completion_code, completion_url,
+                               crowd_max_participants=None):
+    """A researcher changes how crowd annotators get in and finish, and how many may come."""
     study.crowd_platform = crowd_platform
     study.completion_code = completion_code.strip()
     study.completion_url = completion_url.strip()
+    study.crowd_max_participants = crowd_max_participants
     study.save(update_fields=["crowd_platform", "completion_code", "completion_url",
-                              "updated_at"])
+                              "crowd_max_participants", "updated_at"])
     return study
 
 

@@ -14,6 +14,10 @@ urlpatterns = [
     path("studies/<slug:slug>/progress/", views.progress, name="study_progress"),
     path("studies/<slug:slug>/progress/settings/", views.annotation_settings, name="study_annotation_settings"),
     path("studies/<slug:slug>/progress/invite/", views.new_invite_link, name="study_new_invite"),
+    path("studies/<slug:slug>/progress/crowd-participants.csv", views.crowd_participants_csv,
+         name="study_crowd_participants_csv"),
+    path("studies/<slug:slug>/progress/crowd-participants/<int:pk>/release/", views.release_crowd_participant,
+         name="study_release_crowd_participant"),
     path("studies/<slug:slug>/attention-check/<path:external_id>/", views.attention_check,
          name="item_attention_check"),
 ]

@@ -4,13 +4,16 @@ screen, skip, flag and done; for researchers, progress, invitations, crowd setti
 Views stay thin (writes are in services.py). Nothing an annotator is sent may tell which system
 wrote a response: responses reach the browser only as text, a letter and a per-assignment handle.
 """
+import csv
+import io
 from functools import lru_cache
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.text import Truncator
@@ -18,14 +21,14 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
 
-from annotations.formatting import markdown
-from annotations.models import Assignment, CrowdPlatform, Item, Membership, Response, Study
+from annotations.formatting import csv_cell, markdown
+from annotations.models import Assignment, CrowdParticipant, CrowdPlatform, Item, Membership, Response, Study
 from annotations.studies.selectors import researcher_study
 
 from . import services
 from .forms import AnnotationSettingsForm, AttentionCheckForm, SignUpForm
 from .selectors import (
-    annotator_progress, annotator_study, has_active_assignment, study_criteria, study_progress,
+    annotator_progress, annotator_study, crowd_participants, has_active_assignment, study_criteria, study_progress,
 )
 
 LOGIN_BACKEND = "django.contrib.auth.backends.ModelBackend"
@@ -36,19 +39,22 @@ def _own(request, study, public_id):
     return services.Ref(study=study, annotator_id=request.user.pk, public_id=public_id)
 
 
+# The browser secret that binds a crowd participant to the browser where they started.
+CROWD_COOKIE_SALT = "evalsite.crowd-browser"
+CROWD_COOKIE_MAX_AGE = 60 * 60 * 24 * 90
+
+
+def _crowd_cookie(study):
+    # Named by slug, sent only to /join/: a replaced invitation link keeps the participant's browser.
+    return f"crowd_{study.slug}"
+
+
 def join(request, token):
     """/join/<invite_token>/: sign up or log in, become an annotator; crowd links log in by their id."""
     study = get_object_or_404(Study, invite_token=token)
     identity = services.crowd_identity(study, request.GET)
     if identity:
-        try:
-            user, _membership = services.crowd_annotator(study, *identity)
-        except services.JoinRefused as exc:
-            return render(request, "annotating/join.html", {"study": study, "refused": exc.message}, status=400)
-        if request.user.is_authenticated and request.user.pk != user.pk:
-            logout(request)
-        login(request, user, backend=LOGIN_BACKEND)
-        return redirect("annotate_start", study.slug)
+        return _crowd_join(request, study, *identity)
     if study.status == Study.Status.CLOSED:
         return render(request, "annotating/join.html",
                       {"study": study, "refused": _("This study is closed and takes no more annotators.")})
@@ -65,6 +71,33 @@ def join(request, token):
         return redirect("annotate_start", study.slug)
     return render(request, "annotating/join.html", {
         "study": study, "form": form, "login_url": f"{reverse('login')}?next={request.path}"})
+
+
+def _crowd_join(request, study, external_id, session):
+    """A crowd link: log in the participant's own account; never switch a logged-in user silently."""
+    switching = (request.user.is_authenticated
+                 and not services.is_crowd_user_for(study, request.user, external_id))
+    if switching and not (request.method == "POST" and request.POST.get("continue")):
+        return render(request, "annotating/join_switch.html", {
+            "study": study, "current": request.user.get_username(), "participant_id": external_id,
+            "action": request.get_full_path()})
+    secret = request.get_signed_cookie(_crowd_cookie(study), default=None, salt=CROWD_COOKIE_SALT)
+    try:
+        entry = services.crowd_enter(study, external_id, session, secret=secret,
+                                     address=request.META.get("REMOTE_ADDR", ""))
+    except services.JoinRefused as exc:
+        return render(request, "annotating/join.html", {"study": study, "refused": exc.message},
+                      status=exc.status)
+    if switching:
+        logout(request)
+    if request.user.pk != entry.user.pk:
+        login(request, entry.user, backend=LOGIN_BACKEND)
+    reply = redirect("annotate_start", study.slug)
+    if entry.new_secret:
+        reply.set_signed_cookie(_crowd_cookie(study), entry.new_secret, salt=CROWD_COOKIE_SALT,
+                                max_age=CROWD_COOKIE_MAX_AGE, httponly=True, samesite="Lax",
+                                secure=settings.SESSION_COOKIE_SECURE, path="/join/")
+    return reply
 
 
 @login_required
@@ -221,7 +254,43 @@ def progress(request, slug):
         "study": study, "progress": study_progress(study),
         "invite_link": invite, "crowd_link": invite + crowd_query if crowd_query else "",
         "settings_form": AnnotationSettingsForm(instance=study),
+        "crowd": crowd_participants(study),
     })
+
+
+@login_required
+@require_GET
+def crowd_participants_csv(request, slug):
+    """The study's crowd participants, to check against the platform's own list of submissions."""
+    study = researcher_study(request.user, slug)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(["platform", "participant_id", "session_id", "started_at", "last_seen_at", "completed_at",
+                     "rankings_submitted", "label"])
+    for p in crowd_participants(study):
+        row = [p.platform, p.participant_id, p.session_id, _iso(p.started_at), _iso(p.last_seen_at),
+               _iso(p.completed_at), p.submitted, p.label]
+        writer.writerow([csv_cell(v) for v in row])  # ids may start with "-": never a formula
+    reply = HttpResponse(out.getvalue().encode(), content_type="text/csv; charset=utf-8")
+    reply["Content-Disposition"] = f'attachment; filename="{study.slug}-crowd-participants.csv"'
+    return reply
+
+
+def _iso(moment):
+    return moment.isoformat() if moment else ""
+
+
+@login_required
+@require_POST
+def release_crowd_participant(request, slug, pk):
+    """Let a crowd participant continue in another browser (the next one to open their link)."""
+    study = researcher_study(request.user, slug)
+    try:
+        services.release_crowd_participant(study, pk)
+    except CrowdParticipant.DoesNotExist:
+        raise Http404 from None
+    messages.success(request, "Released: the participant may now continue in another browser.")
+    return redirect(reverse("study_progress", args=[study.slug]) + "#crowd")
 
 
 @login_required
