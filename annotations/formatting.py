@@ -1,5 +1,6 @@
 """How the site writes things for people: fractions as percentages, counts with their nouns, and
-researchers' Markdown as sanitised HTML. Pages, charts, commands and downloads format through here."""
+researchers' Markdown as sanitised HTML, spreadsheet cells. Pages, charts, commands and downloads
+format through here."""
 import markdown as markdown_lib
 import nh3
 from django.utils.safestring import mark_safe
@@ -28,6 +29,21 @@ def counted(n, noun, plural=None):
 def all_of(n, noun, plural=None):
     """How a no-op names what it looked at: 'the 1 ranking was' / 'all 5 rankings were'."""
     return f"the {counted(n, noun, plural)} was" if n == 1 else f"all {counted(n, noun, plural)} were"
+
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value):
+    """Numbers stay numbers; text that a spreadsheet would run as a formula gets a leading quote."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value) if isinstance(value, float) else str(value)
+    text = str(value)
+    return "'" + text if text.startswith(FORMULA_START) else text
 
 
 def markdown(text):

@@ -4,9 +4,11 @@ The embedded default needs nothing: SQLite under var/, tasks run in process, DEB
 Production sets DEBUG=0, SECRET_KEY, ALLOWED_HOSTS, DATABASE_URL and REDIS_URL.
 """
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -65,12 +67,15 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_htmx",
+    "axes",
+    "csp",
     "annotations",
     "generation",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -80,6 +85,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, so it sees a lockout flagged by any view's login attempt.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "evalsite.urls"
@@ -114,16 +121,31 @@ DATABASES = {
 # Every request is one transaction: a failed upload leaves nothing behind.
 DATABASES["default"]["ATOMIC_REQUESTS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    DATABASES["default"]["OPTIONS"] = {"init_command": "PRAGMA journal_mode=WAL;", "timeout": 20}
+    # Every transaction takes the write lock when it begins (waiting up to `timeout` seconds for
+    # it): a transaction that read first could not upgrade later and would fail at once with
+    # "database is locked" whenever two people write at the same time.
+    DATABASES["default"]["OPTIONS"] = {"init_command": "PRAGMA journal_mode=WAL;", "timeout": 20,
+                                       "transaction_mode": "IMMEDIATE"}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
+# Seconds to wait for Redis (cache, broker) before giving up: with Redis down no request may hang.
+REDIS_TIMEOUT = envint("REDIS_TIMEOUT", 1)
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    # A Redis outage degrades instead of failing requests (README "Configuration"): the cache
+    # misses (logged) instead of raising, so sessions come from the database and nothing is lost.
+    CACHES = {"default": {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": REDIS_URL,
+                          "OPTIONS": {"IGNORE_EXCEPTIONS": True, "SOCKET_CONNECT_TIMEOUT": REDIS_TIMEOUT,
+                                      "SOCKET_TIMEOUT": REDIS_TIMEOUT}}}
+    DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
     # Sessions are read on every request: from Redis, written through to the database.
     SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# New crowd participants (accounts made by crowd links) per fixed window, counted in the cache.
+CROWD_JOIN_WINDOW_SECONDS = envint("CROWD_JOIN_WINDOW_SECONDS", 600)
+CROWD_JOIN_PER_ADDRESS = envint("CROWD_JOIN_PER_ADDRESS", 30)
+CROWD_JOIN_PER_STUDY = envint("CROWD_JOIN_PER_STUDY", 200)
 
 # Celery: with no REDIS_URL every task runs in process, so the embedded default needs no broker.
 CELERY_BROKER_URL = REDIS_URL or "memory://"
@@ -136,7 +158,13 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = envint("CELERY_TASK_SOFT_TIME_LIMIT", 30 * 60)
 CELERY_TASK_TIME_LIMIT = envint("CELERY_TASK_TIME_LIMIT", 35 * 60)
 # Must exceed the longest task, or Redis hands an unacknowledged task to a second worker.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", 60 * 60)}
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", 60 * 60),
+                                   "socket_connect_timeout": REDIS_TIMEOUT, "socket_timeout": 5 * REDIS_TIMEOUT}
+# A publish (a .delay() after a request's commit) gives up within about a second when the broker is
+# down, instead of holding the request; what it enqueues is recovered later (README "Configuration").
+CELERY_BROKER_CONNECTION_TIMEOUT = REDIS_TIMEOUT
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2,
+                                    "interval_max": 0.2}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -144,6 +172,21 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Login throttling (django-axes): AxesStandaloneBackend refuses a locked-out username+address
+# before ModelBackend checks the password, so the right password is refused too while locked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_ENABLED = envbool("LOGIN_THROTTLING", True)
+AXES_FAILURE_LIMIT = envint("LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=envint("LOGIN_LOCKOUT_MINUTES", 15))
+# Locking a username everywhere would let anyone lock a researcher out; an address alone would
+# lock a whole office behind one NAT. The pair stops guessing one account's password.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -191,6 +234,24 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+}
+
+# Content-Security-Policy (django-csp) on every page: scripts and styles only from our own static
+# files, no inline script, style or handler (templates use static/js/ and data-* attributes).
+# The API docs pages relax it per view (annotations/urls.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+    },
 }
 
 LOGGING = {

@@ -1,6 +1,7 @@
 """Writes for generation jobs: start, cancel, resume, retry, and storing each item's outcome.
 Views and Celery tasks call these; every write that spans jobs, items and responses lives here.
 """
+import logging
 import time
 
 from django.conf import settings
@@ -8,6 +9,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.dispatch import Signal
 from django.utils import timezone
+from kombu.exceptions import OperationalError
 
 from annotations.studies import selectors as studies_selectors
 from annotations.studies import services as studies
@@ -16,9 +18,16 @@ from .backends import BACKENDS, BackendError, GenerationRequest, SamplingParams,
 from .models import GenerationItem, GenerationJob
 from .strategies import STRATEGIES, ParseError, TemplateError, get_strategy
 
+log = logging.getLogger(__name__)
+
 # Sent once a job's start or resume commits; tasks.py turns it into the job's Celery task (so these
 # services, which the tasks call, never import the tasks).
 job_queued = Signal()
+
+# The error of a queued job whose task never reached the queue (Redis was down): the job is kept,
+# and its page hands it to the queue again (enqueue_waiting) once Redis answers.
+WAITING_FOR_QUEUE = ("Waiting for the task queue: Redis did not answer. This page hands the job to "
+                     "the queue again as soon as it does.")
 
 # How often a chunk looks at its job's status while results stream in, so that a cancel stops
 # new requests within about this many seconds without a query per result.
@@ -109,14 +118,47 @@ def start_job(study, *, user, system_name, backend="vllm", model, strategy,
 def _enqueue(job):
     # On commit, so that a worker never looks for rows this transaction has not written yet.
     job_id = job.id
-    transaction.on_commit(lambda: job_queued.send(sender=GenerationJob, job_id=job_id))
+    transaction.on_commit(lambda: _publish(job_id))
+
+
+def _publish(job_id):
+    """Hand a queued job to the task queue; when the broker is down, mark it waiting instead of
+    losing it (or failing the request that started it). True when handed over."""
+    try:
+        job_queued.send(sender=GenerationJob, job_id=job_id)
+    except OperationalError:  # what a publish raises once its retries against a dead broker ran out
+        log.warning("job %s: its task could not be enqueued; it waits for its page to try again",
+                    job_id, exc_info=True)
+        mark_waiting(job_id)
+        return False
+    GenerationJob.objects.filter(id=job_id, status=GenerationJob.Status.QUEUED,
+                                 error=WAITING_FOR_QUEUE).update(error="")
+    return True
+
+
+def mark_waiting(job_id):
+    """Put a queued job, or a running one whose chunks could not all be enqueued, back to queued,
+    waiting for the queue; its pending items run once it is handed over again."""
+    return GenerationJob.objects.filter(
+        id=job_id, status__in=[GenerationJob.Status.QUEUED, GenerationJob.Status.RUNNING],
+    ).update(status=GenerationJob.Status.QUEUED, error=WAITING_FOR_QUEUE)
+
+
+def enqueue_waiting(job):
+    """Hand a job that is waiting for the queue to it again (its page calls this while it shows
+    the job); True when it was handed over now."""
+    if job.status != GenerationJob.Status.QUEUED or job.error != WAITING_FOR_QUEUE:
+        return False
+    handed = _publish(job.id)
+    job.refresh_from_db()
+    return handed
 
 
 def cancel_job(job):
     """Stop the job: chunks stop sending requests and leave what is unfinished pending."""
     changed = GenerationJob.objects.filter(
         id=job.id, status__in=[GenerationJob.Status.QUEUED, GenerationJob.Status.RUNNING],
-    ).update(status=GenerationJob.Status.CANCELLED, finished_at=timezone.now())
+    ).update(status=GenerationJob.Status.CANCELLED, finished_at=timezone.now(), error="")
     job.refresh_from_db()
     if not changed:
         raise JobStateError(f"The job is {job.get_status_display().lower()}; only a queued or "
@@ -178,8 +220,11 @@ def begin_job(job, backend):
     except BackendError as exc:
         fail_job(job, str(exc))
         return []
-    GenerationJob.objects.filter(id=job.id, status=GenerationJob.Status.QUEUED).update(
-        status=GenerationJob.Status.RUNNING, started_at=timezone.now())
+    # Claimed by a conditional UPDATE: a job handed to the queue twice (enqueue_waiting after a
+    # publish that did get through) runs once.
+    if not GenerationJob.objects.filter(id=job.id, status=GenerationJob.Status.QUEUED).update(
+            status=GenerationJob.Status.RUNNING, started_at=timezone.now(), error=""):
+        return []
     ids = list(job.items.filter(status=GenerationItem.Status.PENDING)
                .order_by("id").values_list("id", flat=True))
     if not ids:

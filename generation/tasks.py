@@ -7,6 +7,7 @@ from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.dispatch import receiver
+from kombu.exceptions import OperationalError
 
 from . import services
 from .backends import BackendError
@@ -31,8 +32,14 @@ def run_job(job_id):
     except BackendError as exc:
         services.fail_job(job, str(exc))
         return
-    for ids in chunks:
-        run_chunk.delay(job_id, ids)
+    try:
+        for ids in chunks:
+            run_chunk.delay(job_id, ids)
+    except OperationalError:
+        # The broker went away mid fan-out: the job waits, queued, until its page hands it over
+        # again; then its pending items run (chunks already enqueued skip what they find done).
+        services.mark_waiting(job_id)
+        raise
 
 
 @shared_task(

@@ -67,6 +67,8 @@ def _job_context(job):
 @login_required
 def job_detail(request, slug, job_id):
     study, job = _job(request, slug, job_id)
+    # A job whose task could not be enqueued (Redis down) is handed over again while it is watched.
+    services.enqueue_waiting(job)
     template = "generation/partials/progress.html" if request.htmx else "generation/job.html"
     return render(request, template, _job_context(job))
 

@@ -8,7 +8,7 @@ import re
 import orjson
 from django.http import HttpResponse
 
-from annotations.formatting import counted, percent
+from annotations.formatting import counted, csv_cell, percent
 from annotations.models import Pseudonyms, Ranking, System, pseudonyms
 
 from . import rankings_io
@@ -67,21 +67,6 @@ def to_json(doc):
 
 # ---------------------------------------------------------------------------------------------
 # CSV
-
-
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_cell(value):
-    """Numbers stay numbers; text that a spreadsheet would run as a formula gets a leading quote."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value) if isinstance(value, float) else str(value)
-    text = str(value)
-    return "'" + text if text.startswith(FORMULA_START) else text
 
 
 def _ci(entry, key, i):

@@ -5,7 +5,7 @@ import time
 from dataclasses import dataclass
 
 from annotations import metrics
-from annotations.models import System
+from annotations.studies.selectors import systems_with_responses
 
 from .selectors import attention_rates, figures_state, load_annotations
 
@@ -55,7 +55,7 @@ def planned_chance(study):
     would get if annotators placed responses at random; k is the study's responses per screen, or
     fewer when it has fewer systems. None while it has fewer than two systems. A computed
     leaderboard measures the chance level on the screens actually shown (chance_win1)."""
-    systems = System.objects.filter(study=study).count()
+    systems = systems_with_responses(study).count()
     k = min(study.responses_per_screen, systems)
     return {"systems": systems, "screen": k, "win1": 1 / k} if k >= 2 else None
 
@@ -74,7 +74,8 @@ def compute(study, options=DEFAULT):
     minimum = study.attention_min_pass_rate
     failed = sorted((label for label, rate in rates.items() if rate < minimum), key=position.get)
     excluded = failed if options.exclude_attention else []
-    systems = sorted(System.objects.filter(study=study).values_list("name", flat=True))
+    # A system without responses (its generation job failed) is one nobody can rank: left out.
+    systems = sorted(systems_with_responses(study).values_list("name", flat=True))
     criteria = []
     for criterion in study.criteria.all():
         annotations = by_criterion.get(criterion.pk, [])

@@ -93,9 +93,19 @@ def schedule_refresh(study, options=None, state=None):
         if not cache.add(guard, True, timeout=300):
             return False
     study_id = study.pk
+
+    def send():
+        try:
+            refresh_wanted.send(sender=LeaderboardSnapshot, study_id=study_id, options_key=key)
+        except Exception:
+            # Not enqueued (the broker is down): drop the guard, so that the next page that finds
+            # the snapshot stale schedules the refresh again.
+            if key is not None:
+                cache.delete(guard)
+            raise
+
     # robust: a failing refresh is logged; it must not undo or fail the write that caused it.
-    transaction.on_commit(lambda: refresh_wanted.send(sender=LeaderboardSnapshot, study_id=study_id,
-                                                      options_key=key), robust=True)
+    transaction.on_commit(send, robust=True)
     return True
 
 

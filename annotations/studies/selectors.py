@@ -3,7 +3,7 @@ researcher may see, what a study holds and what is missing.
 """
 from dataclasses import dataclass
 
-from django.db.models import Count, IntegerField, OuterRef, Subquery
+from django.db.models import Count, Exists, IntegerField, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 
@@ -21,6 +21,13 @@ def researcher_studies(user):
     return (Study.objects.for_researcher(user)
             .annotate(n_items=count_per_study(Item), n_systems=count_per_study(System))
             .select_related("owner"))
+
+
+def systems_with_responses(study):
+    """The study's systems that have at least one response, the ones annotators can rank. A system
+    with none (its generation job is still running, or failed or was cancelled) stays out of the
+    study's coverage totals and its leaderboard until its first response is stored."""
+    return System.objects.filter(study=study).filter(Exists(Response.objects.filter(system=OuterRef("pk"))))
 
 
 def answered_item_ids(system_id, item_ids):
@@ -48,6 +55,11 @@ class Overview:
     incomplete: list  # [(item, [missing system names])], at most MISSING_LIST_LIMIT
 
     @property
+    def counted(self):
+        """The systems the totals count: those with responses (see systems_with_responses)."""
+        return [row for row in self.systems if row.responses]
+
+    @property
     def complete(self):
         return self.items > 0 and self.responses == self.expected
 
@@ -58,10 +70,12 @@ class Overview:
 
 def study_overview(study):
     items = study.items.count()
-    systems = list(study.systems.annotate(n=Count("responses")).order_by("name"))
+    every = list(study.systems.annotate(n=Count("responses")).order_by("name"))
     coverage = [
-        SystemCoverage(s, s.n, items - s.n, s.n / items if items else 0.0) for s in systems
+        SystemCoverage(s, s.n, items - s.n, s.n / items if items else 0.0) for s in every
     ]
+    # Shown in the table with a note, but a system without responses expects none yet.
+    systems = [s for s in every if s.n]
     responses = sum(s.n for s in systems)
     incomplete_qs = (
         Item.objects.filter(study=study).annotate(n=Count("responses")).filter(n__lt=len(systems))

@@ -21,6 +21,7 @@ from annotations.models import Criterion, Item, Membership, OutputUpload, Respon
 
 from . import ingest
 from .ingest import UploadRejected
+from .selectors import systems_with_responses
 
 CHUNK_ROWS = 5000
 # What an upload writes per response; the other columns (source 'uploaded', empty metadata, the
@@ -79,7 +80,9 @@ def check_study(*, slug, title, criteria, responses_per_screen, annotations_per_
 
 @transaction.atomic
 def create_study(*, owner, slug, title, criteria=("overall",), instructions="",
-                 responses_per_screen=4, annotations_per_item=3, allow_ties=False):
+                 responses_per_screen=4, annotations_per_item=3, allow_ties=False, status=None):
+    """A new study, a draft unless `status` says otherwise; a status other than draft goes through
+    set_study_status and its checks (a new study has nothing to rank, so it cannot open)."""
     criteria = parse_criteria(list(criteria) if not isinstance(criteria, str) else criteria)
     check_study(slug=slug, title=title, criteria=criteria, responses_per_screen=responses_per_screen,
                 annotations_per_item=annotations_per_item)
@@ -92,6 +95,8 @@ def create_study(*, owner, slug, title, criteria=("overall",), instructions="",
         Criterion(study=study, position=i, **c) for i, c in enumerate(criteria)
     )
     Membership.objects.create(study=study, user=owner, role=Membership.Role.RESEARCHER)
+    if status and status != study.status:
+        set_study_status(study, status)  # refused: the atomic block undoes the creation too
     return study
 
 
@@ -234,6 +239,9 @@ def import_outputs(study, fileobj, *, filename="", file_format=None, replace=Fal
             )
             ResponseRevision.objects.filter(pk__in=writer.revision_ids).update(replaced_by=upload)
             summary.upload_id = upload.pk
+            if summary.systems_created or (writer.empty_systems and Response.objects.filter(
+                    system_id__in=writer.empty_systems).exists()):
+                study.figures_changed()  # a system with its first responses joins the leaderboard
         return summary
 
 
@@ -283,6 +291,9 @@ class _OutputWriter:
         self.replace = replace
         self.summary = ImportSummary()
         self.systems = dict(System.objects.filter(study=study).values_list("name", "id"))
+        # Systems with no response yet (e.g. their generation job failed) are not on the leaderboard.
+        self.empty_systems = set(self.systems.values()) - set(
+            systems_with_responses(study).values_list("id", flat=True))
         self.items = {}  # external_id -> item id, for items seen in this upload
         # A study with no items yet (the usual first upload) needs no look-ups of stored items.
         self.had_items = Item.objects.filter(study=study).exists()
@@ -460,7 +471,11 @@ def add_generated_response(item_id, system_id, text, *, reasoning=""):
     """
     check_response_text(text)
     now = timezone.now()
+    first = not Response.objects.filter(system_id=system_id).exists()
     Response.objects.bulk_create([Response(
         item_id=item_id, system_id=system_id, text=text, reasoning=reasoning,
         source=Response.Source.GENERATED, created_at=now, updated_at=now,
     )], ignore_conflicts=True)
+    if first:
+        # Its first response puts the system on the leaderboard: cached ones no longer list all.
+        Study.objects.get(systems__pk=system_id).figures_changed()

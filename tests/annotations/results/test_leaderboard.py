@@ -12,7 +12,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from django.test import Client
 
-from annotations import metrics
+from annotations import formatting, metrics
 from annotations.results import exports, figures, selectors, tasks
 from annotations.results import services as results
 from annotations.studies import services
@@ -327,9 +327,9 @@ def test_csv_download_parses_with_numbers_as_numbers(web, ranked):
 
 
 def test_csv_neutralises_formulas_in_text_but_keeps_negative_numbers(researcher, api):
-    assert exports.csv_cell(-0.3) == "-0.3"
-    assert exports.csv_cell("-0.3") == "'-0.3"
-    assert exports.csv_cell("=1+2") == "'=1+2"
+    assert formatting.csv_cell(-0.3) == "-0.3"
+    assert formatting.csv_cell("-0.3") == "'-0.3"
+    assert formatting.csv_cell("=1+2") == "'=1+2"
     study = services.create_study(owner=researcher, slug="evil", title="Evil")
     names = ("=HYPERLINK(\"http://x\")", "+cmd", "-2", "@SUM(A1)", "plain")
     outputs(study, items=("p1", "p2"), systems=names)
