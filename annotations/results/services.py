@@ -228,16 +228,28 @@ class _RankingCheck:
     """Checks parsed rankings against what the study holds: items, systems, criteria, responses,
     and the rankings already stored."""
 
+    LOOKUP_CHUNK = 5000  # ids per look-up query, well under PostgreSQL's limit on parameters
+
     def __init__(self, study):
         self.study = study
-        self.items = dict(Item.objects.filter(study=study).values_list("external_id", "id"))
         self.systems = dict(System.objects.filter(study=study).values_list("name", "id"))
         self.criteria = dict(Criterion.objects.filter(study=study).values_list("name", "id"))
-        names = {pk: name for name, pk in self.systems.items()}
+        self.items = {}  # external id -> item id, for the items the file names
         self.answered = {}  # item id -> names of the systems that answered it
-        for item_id, system_id in Response.objects.filter(item__study=study).values_list("item_id", "system_id"):
-            self.answered.setdefault(item_id, set()).add(names[system_id])
         self.converted = {}  # tie groups of names -> (names, unknown names, groups of ids); few distinct
+
+    def _load_named_items(self, rows):
+        """Look up only the items the file names, and only their responses: a one-line import into
+        a study of a million responses reads one item's."""
+        names = {pk: name for name, pk in self.systems.items()}
+        wanted = sorted({row.item_id for row in rows})
+        for start in range(0, len(wanted), self.LOOKUP_CHUNK):
+            found = dict(Item.objects.filter(study=self.study, external_id__in=wanted[start:start + self.LOOKUP_CHUNK])
+                         .values_list("external_id", "id"))
+            self.items.update(found)
+            for item_id, system_id in Response.objects.filter(item_id__in=list(found.values())).order_by() \
+                    .values_list("item_id", "system_id"):
+                self.answered.setdefault(item_id, set()).add(names[system_id])
 
     def _convert(self, ranking):
         converted = self.converted.get(ranking)
@@ -255,6 +267,7 @@ class _RankingCheck:
 
     def against_study(self, rows):
         """(rankings to store as tuples for _insert_rankings, how many are stored identically, errors)."""
+        self._load_named_items(rows)
         errors, keyed = [], {}
         for row in rows:
             problems = []
