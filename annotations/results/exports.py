@@ -6,7 +6,7 @@ import io
 import re
 
 import orjson
-from django.http import HttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 
 from annotations.formatting import counted, csv_cell, percent
 from annotations.models import Pseudonyms, Ranking, System, pseudonyms
@@ -234,5 +234,8 @@ def leaderboard_response(study, snapshot, file_format, *, inline=False):
 
 
 def rankings_response(study):
-    return attachment(b"".join(export_rankings(study)), "application/x-ndjson; charset=utf-8",
-                      f"{study.slug}-rankings.jsonl")
+    """Streamed: a study's rankings are read 10,000 at a time and sent as they come, so a large
+    export never sits whole in the server's memory."""
+    response = StreamingHttpResponse(export_rankings(study), content_type="application/x-ndjson; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{study.slug}-rankings.jsonl"'
+    return response

@@ -29,3 +29,12 @@ def test_an_import_reads_only_the_responses_of_the_items_it_names(study):
     assert len(reads) == 1
     # One item's responses, by its id: not a join over every item of the study.
     assert '"annotations_response"."item_id" IN (' in reads[0] and "annotations_item" not in reads[0]
+
+
+def test_a_rankings_export_is_streamed(api, web, study):
+    outputs(study)
+    results.import_rankings(study, io.BytesIO(jsonl(ranking(), ranking(annotator="a2"))), filename="r.jsonl")
+    for reply in (api.get("/api/studies/pilot/rankings/export"), web.get("/studies/pilot/rankings/export/")):
+        assert reply.status_code == 200 and reply.streaming
+        assert reply["Content-Disposition"] == 'attachment; filename="pilot-rankings.jsonl"'
+        assert b"".join(reply.streaming_content).count(b"\n") == 2

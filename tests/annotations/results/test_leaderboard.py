@@ -253,19 +253,19 @@ def test_export_then_import_into_a_new_study_reproduces_the_leaderboard(api, res
 
     export = api.get("/api/studies/pilot/rankings/export")
     assert export.status_code == 200 and export["Content-Type"].startswith("application/x-ndjson")
-    body = export.content
+    body = export.getvalue()
     lines = [json.loads(line) for line in body.splitlines()]
     assert len(lines) == Ranking.objects.count()
     assert {line["annotator"] for line in lines} == {"annotator-1", "annotator-2", "annotator-3", "annotator-4"}
     assert b"rater-" not in body  # pseudonymised
-    assert api.get("/api/studies/pilot/rankings/export/").content == body
+    assert api.get("/api/studies/pilot/rankings/export/").getvalue() == body
 
     copy = services.create_study(owner=researcher, slug="copy", title="Copy")
     outputs(copy, items=ITEMS)
     imported = api.post("/api/studies/copy/rankings/", {"file": SimpleUploadedFile("r.jsonl", body)},
                         format="multipart")
     assert imported.status_code == 201, imported.content
-    assert api.get("/api/studies/copy/rankings/export").content == body
+    assert api.get("/api/studies/copy/rankings/export").getvalue() == body
 
     for query in ("", "?unit=item", "?exclude=none", "?unit=item&exclude=none"):
         original = api.get(f"/api/studies/pilot/leaderboard/{query}").json()
@@ -435,7 +435,7 @@ def test_cli_exports_rankings_that_import_back(ranked, study, researcher, tmp_pa
 
 def test_export_of_an_empty_study_is_empty_and_its_leaderboard_defined(api, study):
     outputs(study)
-    assert api.get("/api/studies/pilot/rankings/export").content == b""
+    assert api.get("/api/studies/pilot/rankings/export").getvalue() == b""
     doc = api.get("/api/studies/pilot/leaderboard/").json()
     assert doc["rankings_count"] == 0
     assert all(s["win1"] is None for s in doc["criteria"]["overall"]["systems"])
@@ -444,7 +444,7 @@ def test_export_of_an_empty_study_is_empty_and_its_leaderboard_defined(api, stud
 def test_import_with_a_file_from_a_different_study_names_the_missing_items(api, researcher, ranked):
     other = services.create_study(owner=researcher, slug="other", title="Other")
     outputs(other, items=("p1",))
-    body = api.get("/api/studies/pilot/rankings/export").content
+    body = api.get("/api/studies/pilot/rankings/export").getvalue()
     reply = api.post("/api/studies/other/rankings/", {"file": SimpleUploadedFile("r.jsonl", body)},
                      format="multipart")
     assert reply.status_code == 400
