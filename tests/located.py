@@ -11,3 +11,13 @@ def located(bad):
     if bad.field:
         where.append(f"field '{bad.field}'")
     return ", ".join(where)
+
+
+def assert_one_located_error(reply, line, field, phrase):
+    """An API refusal (400) that lists exactly one problem, at this line and field, saying `phrase`."""
+    assert reply.status_code == 400, reply.content[:500]
+    errors = reply.json()["errors"]
+    assert len(errors) == 1, errors
+    assert (errors[0]["line"], errors[0]["field"]) == (line, field)
+    assert phrase in errors[0]["message"]
+    assert errors[0]["text"].startswith(f"line {line}")

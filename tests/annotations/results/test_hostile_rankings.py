@@ -12,6 +12,7 @@ from django.core.management import CommandError, call_command
 from annotations.models import LeaderboardSnapshot, Ranking
 from annotations.results import services
 from tests.factories import jsonl, outputs, ranking
+from tests.located import assert_one_located_error
 
 pytestmark = pytest.mark.django_db
 
@@ -60,12 +61,7 @@ def test_api_refuses_with_a_located_error(api, loaded, content, line_no, field, 
     before = snapshot()
     reply = api.post("/api/studies/pilot/rankings/", {"file": SimpleUploadedFile("r.jsonl", content)},
                      format="multipart")
-    assert reply.status_code == 400, reply.content[:500]
-    errors = reply.json()["errors"]
-    assert len(errors) == 1, errors
-    assert (errors[0]["line"], errors[0]["field"]) == (line_no, field)
-    assert phrase in errors[0]["message"]
-    assert errors[0]["text"].startswith(f"line {line_no}")
+    assert_one_located_error(reply, line_no, field, phrase)
     assert snapshot() == before
 
 

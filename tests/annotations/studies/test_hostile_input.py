@@ -9,6 +9,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from annotations.models import Item, OutputUpload, Response, Study, System
 from tests.factories import outputs
+from tests.located import assert_one_located_error
 
 pytestmark = pytest.mark.django_db
 
@@ -87,12 +88,7 @@ def test_hostile_output_files_are_refused_with_a_located_error(client, study, na
     before = counts()
     reply = client.post("/api/studies/pilot/outputs/", {"file": SimpleUploadedFile(name, content.encode())},
                         format="multipart")
-    assert reply.status_code == 400, reply.content[:500]
-    errors = reply.json()["errors"]
-    assert len(errors) == 1, errors
-    assert (errors[0]["line"], errors[0]["field"]) == (line_no, field)
-    assert phrase in errors[0]["message"]
-    assert errors[0]["text"].startswith(f"line {line_no}")
+    assert_one_located_error(reply, line_no, field, phrase)
     assert counts() == before
 
 
