@@ -134,7 +134,9 @@ def test_rank_with_the_keyboard_alone(browser, site):
     assert stored("comforting") == ["A", "B", "C", "D", "E"]
     assert Assignment.objects.get(status="submitted").rationale == "Warm and specific."
     # the next item has the keyboard focus on its title, so the keyboard path goes on
-    page.wait_for_function("document.activeElement && document.activeElement.id === 'work-title'", timeout=5000)
+    # A function, not an expression string: Playwright evaluates strings with eval, which the CSP forbids.
+    page.wait_for_function("() => document.activeElement && document.activeElement.id === 'work-title'",
+                           timeout=5000)
     assert page.errors == []
 
 
