@@ -85,6 +85,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "annotations.middleware.DatabaseConnectionLostMiddleware",
     # Last, so it sees a lockout flagged by any view's login attempt.
     "axes.middleware.AxesMiddleware",
 ]
@@ -155,10 +156,15 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_SOFT_TIME_LIMIT = envint("CELERY_TASK_SOFT_TIME_LIMIT", 30 * 60)
-CELERY_TASK_TIME_LIMIT = envint("CELERY_TASK_TIME_LIMIT", 35 * 60)
-# Must exceed the longest task, or Redis hands an unacknowledged task to a second worker.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", 60 * 60),
+# Redis hands a task that a killed worker never acknowledged to another worker once this many
+# seconds passed since its delivery: it bounds how long a killed worker stalls work. A task still
+# running by then would run twice, so the time limits below (and the time box of generation
+# chunks, GENERATION_CHUNK_SECONDS) keep every task well inside it. README "Generation" says why.
+visibility_timeout = envint("CELERY_VISIBILITY_TIMEOUT", 180)
+CELERY_TASK_SOFT_TIME_LIMIT = envint("CELERY_TASK_SOFT_TIME_LIMIT", visibility_timeout * 8 // 10)
+CELERY_TASK_TIME_LIMIT = envint("CELERY_TASK_TIME_LIMIT", max(visibility_timeout * 9 // 10,
+                                                              CELERY_TASK_SOFT_TIME_LIMIT + 1))
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": visibility_timeout,
                                    "socket_connect_timeout": REDIS_TIMEOUT, "socket_timeout": 5 * REDIS_TIMEOUT}
 # A publish (a .delay() after a request's commit) gives up within about a second when the broker is
 # down, instead of holding the request; what it enqueues is recovered later (README "Configuration").
@@ -284,7 +290,13 @@ CELERY_TASK_ROUTES = {"generation.tasks.*": {"queue": "generation"}}
 # GENERATION_MAX_IN_FLIGHT requests busy with few tasks.
 GENERATION_CHUNK_SIZE = envint("GENERATION_CHUNK_SIZE", 64)
 GENERATION_MAX_IN_FLIGHT = envint("GENERATION_MAX_IN_FLIGHT", 64)  # per vLLM server
-GENERATION_REQUEST_TIMEOUT = envint("GENERATION_REQUEST_TIMEOUT", 600)  # seconds per request
+# A chunk sends requests for GENERATION_CHUNK_SECONDS, waits for those in flight until
+# GENERATION_CHUNK_HARD_SECONDS (before the soft time limit), stores what finished and hands its
+# pending items to a continuation chunk; so no chunk outlives the visibility timeout.
+GENERATION_CHUNK_HARD_SECONDS = max(1, CELERY_TASK_SOFT_TIME_LIMIT * 9 // 10)
+GENERATION_CHUNK_SECONDS = min(envint("GENERATION_CHUNK_SECONDS", 100), GENERATION_CHUNK_HARD_SECONDS)
+# Seconds per request; a request must finish inside one chunk, so it is clamped to the hard bound.
+GENERATION_REQUEST_TIMEOUT = min(envint("GENERATION_REQUEST_TIMEOUT", 120), GENERATION_CHUNK_HARD_SECONDS)
 GENERATION_BACKEND_RETRIES = envint("GENERATION_BACKEND_RETRIES", 3)  # per request, in the task
 # Then the chunk task itself retries its still-failing items, backing off exponentially.
 GENERATION_TASK_RETRIES = envint("GENERATION_TASK_RETRIES", 5)
@@ -294,5 +306,5 @@ GENERATION_RETRY_BACKOFF_MAX = envint("GENERATION_RETRY_BACKOFF_MAX", 600)
 # scans every interval x throttle seconds; each task comes back once visibility_timeout passed).
 CELERY_BROKER_TRANSPORT_OPTIONS.update(
     unacked_restore_interval=envint("CELERY_UNACKED_RESTORE_INTERVAL", 10),
-    unacked_restore_throttle=envint("CELERY_UNACKED_RESTORE_THROTTLE", 10),
+    unacked_restore_throttle=envint("CELERY_UNACKED_RESTORE_THROTTLE", 1),
 )

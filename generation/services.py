@@ -255,11 +255,22 @@ def job_is_running(job_id):
     return GenerationJob.objects.filter(id=job_id, status=GenerationJob.Status.RUNNING).exists()
 
 
+# The error of an item that found no time to finish in a chunk's last try.
+OUT_OF_TIME = ("no result within a chunk's time box (GENERATION_CHUNK_SECONDS) in any of its "
+               "tries; a request must finish well within GENERATION_CHUNK_HARD_SECONDS")
+
+
 class ChunkOutcome:
     def __init__(self):
         self.done = self.failed = self.unparsed = self.skipped = 0
         self.retryable = {}  # GenerationItem id -> the error, for items left pending
+        # GenerationItem ids left pending because the time box was spent before their result.
+        self.unfinished = []
         self.cancelled = False
+
+    @property
+    def progressed(self):
+        return bool(self.done or self.failed or self.unparsed or self.skipped)
 
 
 def generate_chunk(job, generation_item_ids, backend, *, final_attempt=False):
@@ -268,7 +279,14 @@ def generate_chunk(job, generation_item_ids, backend, *, final_attempt=False):
     Items whose response already exists (a rerun, or a response uploaded for this system) are
     marked done without a request. A retryable error leaves its item pending (the task retries
     the chunk) unless `final_attempt`, when it becomes a failure with the reason.
+
+    The chunk is time-boxed, so that it ends well before Redis would hand it to a second worker
+    (the visibility timeout): no request starts after GENERATION_CHUNK_SECONDS, and requests in
+    flight get until GENERATION_CHUNK_HARD_SECONDS. Items without a result by then stay pending,
+    listed in `outcome.unfinished` for a continuation chunk; on the final attempt of a chunk that
+    finished nothing, they fail instead, so a request that never fits cannot loop forever.
     """
+    started = time.monotonic()
     outcome = ChunkOutcome()
     if not job_is_running(job.id):
         outcome.cancelled = True
@@ -295,10 +313,14 @@ def generate_chunk(job, generation_item_ids, backend, *, final_attempt=False):
         requests.append(GenerationRequest(key=generation_item.id, messages=messages,
                                           sampling=sampling))
     if requests:
-        results = backend.stream(requests)
+        results = backend.stream(requests,
+                                 send_until=started + settings.GENERATION_CHUNK_SECONDS,
+                                 wait_until=started + settings.GENERATION_CHUNK_HARD_SECONDS)
         checked = time.monotonic()
+        answered_keys = set()
         try:
             for result in results:
+                answered_keys.add(result.key)
                 record_result(job, by_id[result.key], result, strategy, outcome, final_attempt)
                 if time.monotonic() - checked >= CANCEL_POLL_SECONDS:
                     checked = time.monotonic()
@@ -310,6 +332,13 @@ def generate_chunk(job, generation_item_ids, backend, *, final_attempt=False):
             close = getattr(results, "close", None)
             if close is not None:
                 close()
+        if not outcome.cancelled:
+            outcome.unfinished = [key for key in by_id if key not in answered_keys]
+        if outcome.unfinished and final_attempt and not outcome.progressed:
+            for key in outcome.unfinished:
+                outcome.failed += _mark(by_id[key], GenerationItem.Status.FAILED,
+                                        error=OUT_OF_TIME)
+            outcome.unfinished = []
     if not outcome.cancelled:
         finish_if_done(job)
     return outcome

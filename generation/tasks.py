@@ -68,6 +68,20 @@ def run_chunk(self, job_id, generation_item_ids):
         first = next(iter(outcome.retryable.values()))
         raise RetryableChunk(f"{len(outcome.retryable)} of the items of job {job_id} will be retried; "
                              f"first error: {first}")
+    if outcome.unfinished:
+        if not outcome.progressed:
+            # Nothing finished within the time box: a retry, so that it cannot loop forever.
+            raise RetryableChunk(f"{len(outcome.unfinished)} items of job {job_id} found no time "
+                                 f"to finish in the chunk's time box; they will be retried")
+        # Time box spent: a continuation chunk (not a retry) takes the pending items, enqueued
+        # before this one is acknowledged, so a kill in between loses nothing.
+        log.info("job %s chunk: time box spent; %s items continue in a new chunk", job_id,
+                 len(outcome.unfinished))
+        try:
+            run_chunk.delay(job_id, outcome.unfinished)
+        except OperationalError:
+            services.mark_waiting(job_id)
+            raise
     log.info("job %s chunk: %s done, %s failed, %s unparsed, %s already answered%s", job_id,
              outcome.done, outcome.failed, outcome.unparsed, outcome.skipped,
              " (cancelled)" if outcome.cancelled else "")

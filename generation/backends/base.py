@@ -84,9 +84,13 @@ class Backend(ABC):
         """Raise BackendError when the backend cannot serve at all (a job then fails with the
         reason before any item is tried); backends with something to check override this."""
 
-    def stream(self, requests: Iterable[GenerationRequest]) -> Iterator[GenerationResult]:
+    def stream(self, requests: Iterable[GenerationRequest], *, send_until: float | None = None,
+               wait_until: float | None = None) -> Iterator[GenerationResult]:
         """Results as they finish, so the caller can store each at once; stopping the iteration
-        (break, close) stops sending requests. Backends that can do better override this."""
+        (break, close) stops sending requests. No request starts after the time.monotonic()
+        `send_until`, and the stream ends at `wait_until` with what finished; requests without a
+        result were not done. Backends that can do better override this: this one generates the
+        whole batch in one call, so it honours neither (its chunks must fit the time box)."""
         yield from self.generate(requests)
 
 

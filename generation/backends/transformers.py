@@ -55,14 +55,17 @@ class TransformersBackend(Backend):
     def generate(self, requests):
         return list(self.stream(requests))
 
-    def stream(self, requests):
+    def stream(self, requests, *, send_until=None, wait_until=None):
         requests = list(requests)
         check_unique_keys(requests)
-        return self._stream(requests)
+        return self._stream(requests, send_until)
 
-    def _stream(self, requests):
+    def _stream(self, requests, send_until):
+        # One request at a time, so a request that starts before send_until is the one in flight.
         tokenizer, model = load(self.model, self.device)
         for request in requests:
+            if send_until is not None and time.monotonic() >= send_until:
+                return
             yield self._one(tokenizer, model, request)
 
     def _one(self, tokenizer, model, request):

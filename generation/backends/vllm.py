@@ -225,19 +225,27 @@ class VLLMBackend(Backend):
         finished = {result.key: result for result in self.stream(requests)}
         return [finished[request.key] for request in requests]
 
-    def stream(self, requests):
+    def stream(self, requests, *, send_until=None, wait_until=None):
         requests = list(requests)
         check_unique_keys(requests)
-        return self._stream(requests)
+        return self._stream(requests, send_until, wait_until)
 
-    def _stream(self, requests):
+    def _stream(self, requests, send_until, wait_until):
         # The event loop runs in its own thread so that the caller stays synchronous: a Celery
         # task can write each result through the ORM, which refuses to run inside an event loop.
-        run = _Run(self, requests)
+        run = _Run(self, requests, send_until)
         run.start()
         try:
             for _ in requests:
-                item = run.results.get()
+                try:
+                    timeout = None if wait_until is None else wait_until - time.monotonic()
+                    if timeout is not None and timeout <= 0:
+                        return
+                    item = run.results.get(timeout=timeout)
+                except queue.Empty:
+                    return  # past wait_until: what is still in flight is abandoned
+                if item is _SENT_ALL:
+                    return  # send_until passed before every request was sent
                 if isinstance(item, BaseException):
                     raise item
                 yield item
@@ -246,8 +254,9 @@ class VLLMBackend(Backend):
             # away, so a cancelled job stops using the GPUs too.
             run.stop()
 
-    async def _run_all(self, requests, emit, stop):
-        """Send every request, emitting each result; setting `stop` abandons what is left."""
+    async def _run_all(self, requests, emit, stop, send_until=None):
+        """Send every request (none after the monotonic time `send_until`), emitting each result;
+        setting `stop` abandons what is left."""
         lane_size = min(LANE_CONNECTIONS, self.max_in_flight)
         lanes_per_server = math.ceil(self.max_in_flight / lane_size)
         limits = httpx.Limits(max_connections=lane_size, max_keepalive_connections=lane_size)
@@ -266,7 +275,7 @@ class VLLMBackend(Backend):
                 servers.append(_Server(url, lanes))
             balancer = _Balancer(servers, self.max_in_flight, self.backoff_base,
                                  self.backoff_max)
-            work = asyncio.create_task(self._send_all(balancer, requests, emit))
+            work = asyncio.create_task(self._send_all(balancer, requests, emit, send_until))
             stopped = asyncio.create_task(stop.wait())
             await asyncio.wait({work, stopped}, return_when=asyncio.FIRST_COMPLETED)
             stopped.cancel()
@@ -276,12 +285,17 @@ class VLLMBackend(Backend):
             with contextlib.suppress(asyncio.CancelledError):
                 await work
 
-    async def _send_all(self, balancer, requests, emit):
+    async def _send_all(self, balancer, requests, emit, send_until=None):
         async with asyncio.TaskGroup() as group:
             # Requests start as servers have room rather than all at once, so a batch of any
             # size costs memory only for what is in flight.
             for request in requests:
+                if send_until is not None and time.monotonic() >= send_until:
+                    break
                 server = await balancer.acquire()
+                if send_until is not None and time.monotonic() >= send_until:
+                    balancer.release(server)
+                    break
                 group.create_task(self._complete(balancer, server, request, emit))
 
     async def _complete(self, balancer, server, request, emit):
@@ -463,11 +477,15 @@ class VLLMBackend(Backend):
                                f"{', '.join(served) or 'nothing'}")
 
 
+# Put on a stream's queue once every request that was sent has its result.
+_SENT_ALL = object()
+
+
 class _Run:
     """One stream's event loop, in a thread of its own, handing results over a queue."""
 
-    def __init__(self, backend, requests):
-        self.backend, self.requests = backend, requests
+    def __init__(self, backend, requests, send_until=None):
+        self.backend, self.requests, self.send_until = backend, requests, send_until
         self.results = queue.Queue()
         self.stopping = False
         self.loop = self.stop_event = None
@@ -489,7 +507,10 @@ class _Run:
         self.loop = asyncio.get_running_loop()
         if self.stopping:
             return
-        await self.backend._run_all(self.requests, self.results.put, self.stop_event)
+        await self.backend._run_all(self.requests, self.results.put, self.stop_event,
+                                    self.send_until)
+        # Tells the caller that no more results come (fewer than requests when send_until passed).
+        self.results.put(_SENT_ALL)
 
     def stop(self):
         self.stopping = True
