@@ -48,6 +48,12 @@ class Study(models.Model):
     responses_per_screen = models.PositiveSmallIntegerField(default=4)
     annotations_per_item = models.PositiveSmallIntegerField(default=3)
     allow_ties = models.BooleanField(default=False)
+    # Posts and responses are shown exactly as uploaded unless the researcher turns this on; then
+    # they are rendered as Markdown through the same sanitiser as the instructions.
+    render_markdown = models.BooleanField(
+        default=False, db_default=False, verbose_name="Render Markdown in posts and responses",
+        help_text="Off: texts are shown exactly as uploaded. On: headings, lists and emphasis are "
+                  "rendered (sanitised, no raw HTML).")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
     # An assignment not submitted within this many minutes returns its item to the pool.
     lease_minutes = models.PositiveIntegerField(default=30)
@@ -388,6 +394,10 @@ class Assignment(models.Model):
     first_shown_at = models.DateTimeField(null=True, blank=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
     seconds = models.FloatField(null=True, blank=True)
+    # How the screen was read, as the browser reported it on submit: system id (as a string) ->
+    # {"seconds": time on screen, "opened": bool, "read_to_end": bool}. Exported with each ranking
+    # of the screen; never shown to other annotators.
+    reading = models.JSONField(default=dict, blank=True, db_default=Value({}, models.JSONField()))
     rationale = models.TextField(blank=True)
     flag_reason = models.TextField(blank=True)
 
@@ -499,3 +509,49 @@ class LeaderboardSnapshot(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["study", "options"], name="leaderboard_unique_options"),
         ]
+
+
+class FileJob(models.Model):
+    """A long file operation run by a worker instead of in the web request: a large upload of
+    outputs, a large rankings import, or a rankings export. The uploaded file (or the written
+    export) is kept in `file`; the job can run again from it after a worker restart."""
+
+    class Kind(models.TextChoices):
+        OUTPUTS_UPLOAD = "outputs_upload", "Upload of system outputs"
+        RANKINGS_IMPORT = "rankings_import", "Import of rankings"
+        RANKINGS_EXPORT = "rankings_export", "Export of rankings"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="file_jobs")
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                   related_name="file_jobs")
+    # The uploaded file for uploads and imports; the written file for exports.
+    file = models.FileField(upload_to="file-jobs/%Y/%m/", max_length=255, blank=True)
+    filename = models.CharField(max_length=255, blank=True)  # as the researcher named it, or the download name
+    size = models.BigIntegerField(default=0)  # bytes of the file
+    options = models.JSONField(default=dict, blank=True)  # format, replace, ...
+    # Done: the summary (as the synchronous API answers it). Failed: the refusal or error, located.
+    result = models.JSONField(default=dict, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=["queued", "running", "done", "failed"]),
+                                   name="filejob_status_valid"),
+            models.CheckConstraint(condition=Q(kind__in=["outputs_upload", "rankings_import", "rankings_export"]),
+                                   name="filejob_kind_valid"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} for {self.study.slug} ({self.status})"
