@@ -9,8 +9,8 @@ import pytest
 from annotations.models import Response
 from generation.selectors import job_progress
 
-from .standin import StandIn
-from .test_worker_e2e import (  # noqa: F401 (the broker fixture)
+from tests.generation.standin import StandIn
+from tests.generation.test_worker_e2e import (  # noqa: F401 (the broker fixture)
     Worker, assert_exactly_once, broker, make_job, status, wait_for,
 )
 
