@@ -33,6 +33,13 @@ figure per round, intervals), `figures` (single point figures), `agreement` (Ken
 Krippendorff's alpha, top-1 agreement, annotator quality), `bias` (position bias),
 `significance` (sign tests, Holm, letter groups) and `leaderboard` (the whole dict; here
 `metrics.leaderboard` is that function, which shadows its module of the same name).
+
+Planning, watching and stopping a study (design.md), same rules (pure, seeded, JSON-ready):
+`simulate` (the generative model: `simulate_study`, `worths_for_win1`, `expected_win1`,
+`system_names`), `screens` (`balanced_screens`, `screen_balance`), `design` (`design_grid`,
+`simulate_verdicts`, `fast_verdict`), `sequential` (`confidence_sequence`, `rejects`,
+`forecast`, `pair_differences`) and `robustness` (the function `robustness`, which
+shadows its module as `leaderboard` does).
 """
 
 from .agreement import (
@@ -56,6 +63,11 @@ from .figures import (
 )
 from .fits import BT_PRIOR, ELO_MEAN, ELO_SCALE, bradley_terry, to_elo
 from .leaderboard import leaderboard
+from .design import design_grid, fast_verdict, simulate_verdicts
+from .robustness import robustness
+from .screens import balanced_screens, screen_balance
+from .sequential import confidence_sequence, forecast, pair_differences, rejects
+from .simulate import expected_win1, simulate_study, system_names, worths_for_win1
 from .significance import holm, sign_test, significance_groups
 from .tables import UNITS, Annotation, combine_per_item
 
@@ -67,25 +79,39 @@ __all__ = [
     "UNITS",
     "Annotation",
     "annotator_quality",
+    "balanced_screens",
     "bootstrap_counts",
     "bootstrap_statistics",
     "bradley_terry",
     "combine_per_item",
+    "confidence_sequence",
+    "design_grid",
+    "expected_win1",
+    "fast_verdict",
+    "forecast",
     "holm",
     "kendalls_w",
     "krippendorff_alpha_ordinal",
     "leaderboard",
     "mean_rank",
+    "pair_differences",
     "pairwise_win_rates",
     "pairwise_wins",
     "plackett_luce",
     "position_bias",
     "ranking_alpha",
+    "rejects",
+    "robustness",
+    "screen_balance",
     "sign_test",
     "significance_groups",
+    "simulate_study",
+    "simulate_verdicts",
     "strict_win1",
+    "system_names",
     "to_elo",
     "top1_agreement",
     "win1",
     "win_at_k",
+    "worths_for_win1",
 ]
