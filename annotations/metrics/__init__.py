@@ -10,7 +10,8 @@ best first). Everything else is a function of those:
   floats/ints/lists/None. Keys: `unit`, `seed`, `bootstrap_rounds`, `alpha`, `bt_prior`,
   `n_annotations`, `n_items`, `n_annotators`, `n_units`, `chance_win1`, `systems` (best Win@1
   first; the entries' keys are listed in `leaderboard`), `pairwise`, `agreement`,
-  `position_bias`, `annotators`.
+  `position_bias`, `annotators`, `robustness`, `robustness_method`, `tie_model`,
+  `tie_parameters`, `tie_parameters_se_log`, `tie_share_equal`.
 - Single figures, for callers that need one and for hand-checked tests: `win1`, `strict_win1`,
   `win_at_k`, `mean_rank`, `pairwise_win_rates`, `pairwise_wins`, `bradley_terry`, `to_elo`,
   `plackett_luce`, `kendalls_w`, `krippendorff_alpha_ordinal`, `ranking_alpha`,
@@ -38,8 +39,9 @@ Planning, watching and stopping a study (design.md), same rules (pure, seeded, J
 `simulate` (the generative model: `simulate_study`, `worths_for_win1`, `expected_win1`,
 `system_names`), `screens` (`balanced_screens`, `screen_balance`), `design` (`design_grid`,
 `simulate_verdicts`, `fast_verdict`), `sequential` (`confidence_sequence`, `rejects`,
-`forecast`, `pair_differences`) and `robustness` (the function `robustness`, which
-shadows its module as `leaderboard` does).
+`forecast`, `pair_differences`), `robustness` (the function `robustness`, which
+shadows its module as `leaderboard` does) and `ties` (`plackett_luce_ties`: Plackett-Luce with
+a tie parameter per tie order, Turner et al. 2020; its generator is `simulate_pl_ties`).
 """
 
 from .agreement import (
@@ -67,9 +69,16 @@ from .design import design_grid, fast_verdict, simulate_verdicts
 from .robustness import robustness
 from .screens import balanced_screens, screen_balance
 from .sequential import confidence_sequence, forecast, pair_differences, rejects
-from .simulate import expected_win1, simulate_study, system_names, worths_for_win1
+from .simulate import (
+    expected_win1,
+    simulate_pl_ties,
+    simulate_study,
+    system_names,
+    worths_for_win1,
+)
 from .significance import holm, sign_test, significance_groups
 from .tables import UNITS, Annotation, combine_per_item
+from .ties import plackett_luce_ties
 
 __all__ = [
     "BT_PRIOR",
@@ -98,6 +107,7 @@ __all__ = [
     "pairwise_win_rates",
     "pairwise_wins",
     "plackett_luce",
+    "plackett_luce_ties",
     "position_bias",
     "ranking_alpha",
     "rejects",
@@ -105,6 +115,7 @@ __all__ = [
     "screen_balance",
     "sign_test",
     "significance_groups",
+    "simulate_pl_ties",
     "simulate_study",
     "simulate_verdicts",
     "strict_win1",

@@ -16,8 +16,13 @@ from .bias import _position_bias
 from .bootstrap import _all_figures, _bootstrap_totals, _interval, _pair
 from .features import _features
 from .fits import BT_PRIOR, _plackett_luce_fit, to_elo
+from .robustness import METHOD as ROBUSTNESS_METHOD
+from .robustness import _robustness
 from .significance import _pair_tests, significance_groups
 from .tables import UNITS, Annotation, _combine_table, _div, _encode, _num
+from .ties import _fit_ties
+
+ROBUSTNESS_LISTED = 50  # removed rankings named on the leaderboard; the count is always exact
 
 
 def leaderboard(
@@ -44,7 +49,16 @@ def leaderboard(
     showed it), chance_win1, win1, win1_ci, strict_win1, strict_win1_ci, win_at {"1": ..},
     win_at_ci, mean_rank, mean_rank_ci, normalised_rank, normalised_rank_ci, bt (log scale),
     bt_ci, bt_elo, bt_elo_ci, pl (Plackett-Luce log scale), pl_ci, rank (by Win@1, ties share),
-    rank_ci ([best, worst]), group (letters: systems sharing a letter are not separable).
+    rank_ci ([best, worst]), group (letters: systems sharing a letter are not separable),
+    pl_ties_worth and pl_ties_worth_se (the tie model's log-worth, mean 0, and its standard
+    error; `ties`).
+
+    Also: `robustness` (per annotation, whatever the unit: the fewest rankings whose removal
+    lets another system reach the Win@1 leader, `robustness.robustness`; keys method, unit,
+    n_rankings, leader, challenger, count, share, confirmed, new_leader, removed (item and
+    annotator of the first ROBUSTNESS_LISTED in removal order) and n_listed),
+    `robustness_method`; the tie model's `tie_model` (its method), `tie_parameters`
+    {"2": delta_2, ...}, `tie_parameters_se_log` and `tie_share_equal`.
     """
     if rounds < 0:
         raise ValueError("rounds must be >= 0")
@@ -108,6 +122,18 @@ def leaderboard(
     compared = played.any(1)
     n_parts = connected_components(sparse.csr_matrix(played[np.ix_(compared, compared)]),
                                    directed=False)[0] if compared.any() else 0
+    ties = _fit_ties(t)
+    for entry in entries:
+        s = names.index(entry["system"])
+        entry["pl_ties_worth"], entry["pl_ties_worth_se"] = ties["worth"][s], ties["worth_se"][s]
+    rob = _robustness(raw, list_limit=ROBUSTNESS_LISTED)
+    robust = {key: rob[key] for key in ("method", "n_rankings", "leader", "challenger", "count",
+                                        "share", "confirmed", "new_leader")}
+    robust["unit"] = "annotation"
+    robust["removed"] = [{"item": r["item"], "annotator": r["annotator"]}
+                         for r in rob["removed_rankings"]]
+    robust["n_listed"] = len(robust["removed"])
+
     idx = order
     w = _kendalls_w(raw)
     w_ok = w[~np.isnan(w)]
@@ -144,6 +170,12 @@ def leaderboard(
         },
         "position_bias": _position_bias(raw),
         "annotators": _annotator_quality(full, attention, excluded),
+        "robustness": robust,
+        "robustness_method": ROBUSTNESS_METHOD,
+        "tie_model": ties["method"],
+        "tie_parameters": ties["tie_parameters"],
+        "tie_parameters_se_log": ties["log_tie_se"],
+        "tie_share_equal": ties["tie_share_equal"],
     }
 
 

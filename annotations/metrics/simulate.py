@@ -10,7 +10,7 @@ group with probability t. Reliabilities are a_j = exp(sd * z_j), z_j standard no
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from itertools import combinations
 
 import numpy as np
@@ -265,3 +265,58 @@ def _screen_matrix(n_sys: int, k: int, n_screens: int, seed: int) -> np.ndarray:
     screens = balanced_screens(names, k, n_screens, seed=seed)
     return np.array([[index[name] for name in s] for s in screens], np.int64).reshape(
         n_screens, k)
+
+
+# ---------------------------------------------------------------------------------------------
+# Plackett-Luce with tie parameters (Turner et al. 2020), the model `ties` fits
+
+
+def simulate_pl_ties(
+    log_worths: Sequence[float],
+    tie_parameters: Mapping[int, float],
+    n_rankings: int,
+    *,
+    k: int | None = None,
+    per_item: int = 1,
+    systems: Sequence[str] | None = None,
+    seed: int = 0,
+) -> list[Annotation]:
+    """Rankings drawn from Plackett-Luce with tie parameters, as `ties.plackett_luce_ties` fits.
+
+    Each ranking shows k systems (all by default; otherwise a uniformly random k-subset in a
+    random display order) and is built group by group: among the systems not yet placed,
+    group S (of size 1 or an order in `tie_parameters`, {order: delta_order}) is chosen with
+    probability proportional to delta_|S| * exp(mean log-worth of S). Item of ranking r is
+    r // per_item; 20 annotators take turns.
+    """
+    w = np.asarray(log_worths, np.float64)
+    n_sys = len(w)
+    names = list(systems) if systems is not None else system_names(n_sys)
+    k = n_sys if k is None else min(k, n_sys)
+    deltas = {1: 1.0, **{int(d): float(v) for d, v in tie_parameters.items()}}
+    if min(deltas) < 1 or any(v < 0 for v in deltas.values()):
+        raise ValueError("tie orders are >= 2 with delta >= 0")
+    bits = 1 << np.arange(n_sys, dtype=np.int64)
+    groups = [c for d in sorted(deltas) if d <= k for c in combinations(range(n_sys), d)]
+    codes = np.array([bits[list(c)].sum() for c in groups], np.int64)
+    weight = np.array([deltas[len(c)] * np.exp(w[list(c)].mean()) for c in groups])
+    rng = np.random.default_rng(seed)
+    display = np.argsort(rng.random((n_rankings, n_sys)), axis=1)[:, :k]
+    left = bits[display].sum(1)
+    chosen = []  # per stage: the group code chosen by each ranking (0 once all are placed)
+    while left.any():
+        allowed = ((codes[None, :] & ~left[:, None]) == 0) & (left[:, None] != 0)
+        cum = np.cumsum(allowed * weight[None, :], axis=1)
+        u = rng.random(n_rankings) * cum[:, -1]
+        pick = np.minimum((cum <= u[:, None]).sum(1), len(codes) - 1)
+        code = np.where(left != 0, codes[pick], 0)
+        chosen.append(code)
+        left = left & ~code
+    out = []
+    for r in range(n_rankings):
+        ranking = tuple(tuple(names[s] for s in range(n_sys) if stage[r] >> s & 1)
+                        for stage in chosen if stage[r])
+        out.append(Annotation(item=f"i{r // per_item}", annotator=f"a{r % 20}",
+                              ranking=ranking,
+                              display_order=tuple(names[s] for s in display[r])))
+    return out

@@ -212,3 +212,46 @@ def test_adding_a_ranking_changes_n_by_at_most_one(study, data, unit):
         assert 0 <= n_after[s] - n_before[s] <= 1
         if unit == "annotation":
             assert n_after[s] - n_before[s] == (s in shown)
+
+
+# ---------------------------------------------------------------------------------------------
+# Robustness and the tie model beside the existing figures
+
+
+def test_robustness_and_tie_model_sit_beside_the_scores():
+    from annotations.metrics import plackett_luce_ties, robustness, simulate_pl_ties
+
+    data = simulate_pl_ties([0.6, 0.2, 0.0, -0.3], {2: 0.5}, 400, per_item=2, seed=9)
+    board = leaderboard(data, rounds=20)
+    assert plain(board)
+    rob, alone = board["robustness"], robustness(data)
+    assert rob["method"] == board["robustness_method"] == alone["method"]
+    for key in ("leader", "challenger", "count", "share", "confirmed", "new_leader"):
+        assert rob[key] == alone[key], key
+    assert rob["confirmed"] and rob["unit"] == "annotation"
+    # The first ROBUSTNESS_LISTED removed rankings, named by item and annotator.
+    assert rob["n_listed"] == len(rob["removed"]) == min(rob["count"], 50)
+    assert rob["removed"] == [{"item": r["item"], "annotator": r["annotator"]}
+                              for r in alone["removed_rankings"][:50]]
+    ties = plackett_luce_ties(data)
+    assert board["tie_model"] == ties["method"]
+    assert board["tie_parameters"] == ties["tie_parameters"] and "2" in ties["tie_parameters"]
+    assert board["tie_parameters_se_log"] == ties["log_tie_se"]
+    for entry in board["systems"]:
+        s = ties["systems"].index(entry["system"])
+        assert entry["pl_ties_worth"] == ties["worth"][s]
+        assert entry["pl_ties_worth_se"] == ties["worth_se"][s]
+    # Same order of systems as the Plackett-Luce score without tie parameters.
+    by_pl = sorted(board["systems"], key=lambda e: -e["pl"])
+    assert [e["system"] for e in by_pl] == [e["system"] for e in
+                                            sorted(board["systems"],
+                                                   key=lambda e: -e["pl_ties_worth"])]
+
+
+def test_robustness_leaves_out_excluded_annotators():
+    data = [ann(f"p{i}", "good", "A", "B") for i in range(5)]
+    data += [ann(f"q{i}", "bad", "B", "A") for i in range(4)]
+    board = leaderboard(data, rounds=0, exclude={"bad"})
+    # Without "bad", A wins all 5: removing all five leaves no ranking of A at all.
+    assert board["robustness"]["n_rankings"] == 5
+    assert all(r["annotator"] == "good" for r in board["robustness"]["removed"])
