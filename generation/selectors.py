@@ -82,3 +82,48 @@ def job_failures(job, limit=FAILURE_LIST_LIMIT):
 
 def study_jobs(study):
     return study.generation_jobs.select_related("system", "created_by")
+
+
+@dataclass
+class JobStats:
+    """What the model did on a job's items: how many outputs it gave, how many parsed, tokens in
+    and out, and seconds (request time summed; wall time from start to finish)."""
+    outputs: int  # items with an output from the model: parsed (done) or kept raw (unparsed)
+    parsed: int
+    failed: int  # requests that got no output at all
+    prompt_tokens: int
+    completion_tokens: int
+    request_seconds: float
+    wall_seconds: float | None
+
+    @property
+    def parse_rate(self):
+        return self.parsed / self.outputs if self.outputs else None
+
+    @property
+    def mean_completion_tokens(self):
+        return self.completion_tokens / self.outputs if self.outputs else None
+
+    @property
+    def tokens_per_s(self):
+        return self.completion_tokens / self.wall_seconds if self.wall_seconds else None
+
+
+def job_stats(job):
+    S = GenerationItem.Status
+    # Items marked done without a request (their response existed already) have no attempts.
+    answered = job.items.filter(attempts__gt=0)
+    totals = answered.aggregate(
+        outputs=Count("id", filter=Q(status__in=[S.DONE, S.UNPARSED])),
+        parsed=Count("id", filter=Q(status=S.DONE)),
+        failed=Count("id", filter=Q(status=S.FAILED)),
+        prompt_tokens=Sum("prompt_tokens"), completion_tokens=Sum("completion_tokens"),
+        request_seconds=Sum("seconds"),
+    )
+    wall = None
+    if job.started_at and job.finished_at:
+        wall = (job.finished_at - job.started_at).total_seconds()
+    return JobStats(outputs=totals["outputs"], parsed=totals["parsed"], failed=totals["failed"],
+                    prompt_tokens=totals["prompt_tokens"] or 0,
+                    completion_tokens=totals["completion_tokens"] or 0,
+                    request_seconds=totals["request_seconds"] or 0.0, wall_seconds=wall)

@@ -61,6 +61,7 @@ def _job(request, slug, job_id):
 
 def _job_context(job):
     return {"job": job, "study": job.study, "progress": selectors.job_progress(job),
+            "stats": selectors.job_stats(job),
             "failures": selectors.job_failures(job), "live": job.status in ("queued", "running")}
 
 

@@ -1,10 +1,11 @@
-"""Local generation with Hugging Face transformers, for small models and CPU: the model is loaded
-once per worker process and requests are generated one at a time.
+"""Local generation with Hugging Face transformers, for small models and CPU (checkpoints or GGUF
+files): the model is loaded once per worker process and requests are generated one at a time.
 """
 import threading
 import time
 from pathlib import Path
 
+from ..checkpoints import split_gguf
 from .base import Backend, BackendError, GenerationError, GenerationResult, check_unique_keys
 
 # (model, device) -> (tokenizer, model): a worker process loads each model once, not per task.
@@ -21,12 +22,18 @@ def load(model, device="cpu"):
             except ImportError as exc:  # torch missing makes the model classes unavailable
                 raise BackendError(f"the transformers backend needs transformers and torch: "
                                    f"{exc}") from exc
+            source, gguf_file = split_gguf(model)
+            # A GGUF file is dequantised to float on loading (transformers needs the gguf and
+            # accelerate packages for it: the "real" extra).
+            options = {"gguf_file": gguf_file} if gguf_file else {}
             try:
-                tokenizer = AutoTokenizer.from_pretrained(model)
-                loaded = AutoModelForCausalLM.from_pretrained(model).to(device)
+                tokenizer = AutoTokenizer.from_pretrained(source, **options)
+                loaded = AutoModelForCausalLM.from_pretrained(source, **options).to(device)
             except (OSError, ValueError, ImportError) as exc:
                 where = "local path" if Path(model).exists() else "model name or local path"
-                raise BackendError(f"cannot load {where} {model!r} with transformers: "
+                hint = (" (GGUF files need the gguf and accelerate packages: "
+                        "pip install -e \".[real]\")") if gguf_file else ""
+                raise BackendError(f"cannot load {where} {model!r} with transformers{hint}: "
                                    f"{exc}") from exc
             loaded.eval()
             _LOADED[key] = (tokenizer, loaded)
@@ -44,10 +51,15 @@ def render_prompt(tokenizer, messages):
 class TransformersBackend(Backend):
     name = "transformers"
 
-    def __init__(self, model, *, device="cpu"):
+    def __init__(self, model, *, device="cpu", gguf_file=None):
+        """`model` is a Hugging Face model name, a checkpoint folder, or a GGUF file (a path
+        ending in .gguf, or a folder or Hub repository with `gguf_file` naming the file in it)."""
         if not isinstance(model, str) or not model.strip():
             raise BackendError("no model given (a Hugging Face model name or a local path)")
-        self.model, self.device = model.strip(), device
+        model = model.strip()
+        if gguf_file:
+            model = f"{model.rstrip('/')}/{gguf_file}"
+        self.model, self.device = model, device
 
     def check(self):
         load(self.model, self.device)

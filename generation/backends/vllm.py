@@ -5,6 +5,7 @@ import asyncio
 import collections
 import contextlib
 import json
+import logging
 import math
 import queue
 import random
@@ -17,6 +18,8 @@ import httpx
 from .base import (
     Backend, BackendError, GenerationError, GenerationResult, check_unique_keys,
 )
+
+log = logging.getLogger(__name__)
 
 # 408 is the server timing out on us, so it is treated like our own timeout.
 RETRYABLE_4XX = frozenset({408, 429})
@@ -443,7 +446,7 @@ class VLLMBackend(Backend):
 
     def list_models(self):
         """Model names served, from each server's /v1/models; BackendError if none answers."""
-        names, problems = [], []
+        names, problems, answered = [], [], False
         with httpx.Client(headers=self.headers, timeout=self.connect_timeout) as client:
             for url in self.base_urls:
                 try:
@@ -452,8 +455,12 @@ class VLLMBackend(Backend):
                     problems.append(f"{url}: unreachable: {_describe(exc)}")
                     continue
                 if response.status_code != 200:
-                    problems.append(f"{url}: HTTP {response.status_code}: "
-                                    f"{_error_detail(response)}")
+                    # The server is up but cannot say what it serves (transformers serve lists
+                    # the Hugging Face cache, and answers 500 offline without one): a job still
+                    # runs, as check() then asks the server itself with a one-token request.
+                    problems.append(f"{url}: /v1/models answered HTTP {response.status_code} "
+                                    f"({_error_detail(response)})")
+                    answered = True
                     continue
                 try:
                     served = [entry["id"] for entry in json.loads(response.content)["data"]]
@@ -463,18 +470,54 @@ class VLLMBackend(Backend):
                     continue
                 names.extend(name for name in served if name not in names)
         if problems and not names:
-            raise BackendError("no vLLM server listed its models: " + "; ".join(problems))
+            hint = ("; name the model yourself: a job asks the server with a one-token request "
+                    "whether it serves it") if answered else ""
+            raise BackendError("no vLLM server listed its models: " + "; ".join(problems) + hint)
         return names
 
+    def probe(self):
+        """None when every server completes a one-token chat request for `model`; else what the
+        first one that did not answered."""
+        body = json.dumps({"model": self.model, "messages": [{"role": "user", "content": "Hi"}],
+                           "max_tokens": 1, "temperature": 0}).encode()
+        timeout = httpx.Timeout(self.timeout, connect=self.connect_timeout)
+        headers = {**self.headers, "Content-Type": "application/json"}
+        with httpx.Client(headers=headers, timeout=timeout) as client:
+            for url in self.base_urls:
+                try:
+                    response = client.post(f"{url}/v1/chat/completions", content=body)
+                except httpx.HTTPError as exc:
+                    return f"{url}: {_describe(exc)}"
+                outcome = self._read(response, url)
+                if isinstance(outcome, _Failure):
+                    return outcome.message
+        return None
+
     def check(self):
-        """Raise BackendError unless every server is healthy and serves `model`."""
+        """Raise BackendError unless every server is healthy and serves `model`.
+
+        /v1/models decides when it lists the model. When it does not, or cannot list at all, a
+        one-token request does: OpenAI-compatible servers other than vLLM list what they could
+        load rather than what they serve (`transformers serve` lists the Hugging Face cache, and
+        answers 500 when there is none), and a job must not be refused for that.
+        """
         sick = [f"{status.url}: {status.detail}" for status in self.health() if not status.ok]
         if sick:
             raise BackendError("vLLM server not ready: " + "; ".join(sick))
-        served = self.list_models()
-        if self.model not in served:
-            raise BackendError(f"the vLLM servers do not serve model {self.model!r}; they serve: "
-                               f"{', '.join(served) or 'nothing'}")
+        try:
+            served = self.list_models()
+            listing = f"their /v1/models lists: {', '.join(served) or 'nothing'}"
+        except BackendError as exc:
+            served, listing = [], str(exc).partition("; name the model yourself")[0]
+        if self.model in served:
+            return
+        refused = self.probe()
+        if refused is None:
+            log.warning("model %r: %s, but the servers answered a one-token request for it, so "
+                        "the job goes on", self.model, listing)
+            return
+        raise BackendError(f"the vLLM servers do not serve model {self.model!r}: a one-token "
+                           f"request for it answered {refused} ({listing})")
 
 
 # Put on a stream's queue once every request that was sent has its result.

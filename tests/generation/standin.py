@@ -67,7 +67,8 @@ class StandIn:
 
     def __init__(self, *, delay=0.0, max_concurrent=None, template="{text}", fail_fraction=0.0,
                  fail_status=503, fail_attempts=1, hang_seconds=30.0, retry_after=None,
-                 model="standin-model", api_key=None, host="127.0.0.1", port=0):
+                 model="standin-model", api_key=None, host="127.0.0.1", port=0,
+                 models_status=200):
         self.delay, self.max_concurrent = delay, max_concurrent
         self.template = template
         self.fail_fraction, self.fail_status = fail_fraction, fail_status
@@ -75,6 +76,8 @@ class StandIn:
         self.hang_seconds = hang_seconds
         self.retry_after = retry_after  # seconds, sent as Retry-After with 429 and 503
         self.model, self.api_key = model, api_key
+        # Another status makes /v1/models fail as `transformers serve` does offline (500).
+        self.models_status = models_status
         self.host, self.port = host, port
         self.healthy = True
         self._script = collections.deque()
@@ -181,7 +184,9 @@ class StandIn:
         if method == "GET" and path == "/health":
             status, payload = (200, b"") if self.healthy else (503, b"")
         elif method == "GET" and path == "/v1/models":
-            status, payload = self._authorised(headers) or (200, self._models())
+            status, payload = self._authorised(headers) or (
+                (200, self._models()) if self.models_status == 200
+                else (self.models_status, b"Internal Server Error"))
         elif method == "POST" and path == "/v1/chat/completions":
             answer = await self._chat(headers, body)
             if answer is None:

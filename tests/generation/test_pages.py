@@ -141,3 +141,19 @@ def test_cancel_and_an_action_that_does_not_apply(web, job):
     page = web.post(url, follow=True).content.decode()
     assert "only a queued or running job can be cancelled" in page
     assert web.get(url).status_code == 405
+
+
+def test_job_page_says_what_the_model_gave_parse_rate_tokens_and_seconds(web, job):
+    items = list(job.items.order_by("id"))
+    for g, status in zip(items[:4], ("done", "done", "done", "unparsed")):
+        g.status, g.attempts, g.prompt_tokens, g.completion_tokens, g.seconds = status, 1, 300, 120, 2.5
+        g.save()
+    html = web.get(reverse("generation_job", args=["gen", job.id])).content.decode()
+    assert "What the model gave" in html
+    assert "3 of 4 (75 %)" in html
+    assert "1,200 / 480" in html and "(120 out per output)" in html
+    assert "10.0" in html  # seconds in requests
+
+
+def test_job_page_has_no_model_record_before_any_output(web, job):
+    assert "What the model gave" not in web.get(reverse("generation_job", args=["gen", job.id])).content.decode()
