@@ -1,16 +1,28 @@
-"""Benchmark: 100,000 output rows (6 systems) through the upload API, against PostgreSQL COPY.
+"""Benchmark: 100,000 output rows (6 systems) through the upload API, against PostgreSQL COPY;
+then the peak memory of one upload per format (JSONL, CSV, AlpacaEval JSON, a file with one huge line).
 
-Both run in the same process on the same database, one after the other, so the ratio holds on a
-noisy machine. Usage: DATABASE_URL=postgres://postgres@127.0.0.1:5432/evalsite python bench/ingest.py
-[--rows N]. The last line printed is `RESULT {json}` with rows_per_s and ratio_vs_copy.
+Both throughput runs are in the same process on the same database, one after the other, so the
+ratio holds on a noisy machine. Each memory case runs in a fresh process of its own, streaming its
+request body from disk, so that neither the benchmark's data nor an earlier upload's freed memory
+hides what the upload costs. Usage: DATABASE_URL=postgres://postgres@127.0.0.1:5432/evalsite
+python bench/ingest.py [--rows N] [--huge-mb 200] [--skip-throughput]. The last line printed is
+`RESULT {json}` with rows_per_s, ratio_vs_copy and peak_memory_over_file (peak resident memory
+growth during the upload, divided by the file's size, per format).
 """
 import argparse
+import csv
+import gc
+import io
 import json
 import os
 import random
+import re
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -42,6 +54,177 @@ def make_rows(n_rows, n_systems=6, seed=7):
     return rows
 
 
+def write_file(path, rows, file_format):
+    """The rows as an upload file: JSONL, CSV (metadata as JSON text), or AlpacaEval JSON (one
+    list on one line, as json.dump writes it: the whole file is a single physical line)."""
+    with open(path, "wb") as handle:
+        if file_format == "jsonl":
+            for row in rows:
+                handle.write(json.dumps(row, ensure_ascii=False).encode() + b"\n")
+        elif file_format == "csv":
+            text = io.TextIOWrapper(handle, encoding="utf-8", newline="")
+            writer = csv.writer(text)
+            writer.writerow(["item_id", "prompt", "system", "response", "metadata"])
+            for row in rows:
+                writer.writerow([row["item_id"], row["prompt"], row["system"], row["response"],
+                                 json.dumps(row["metadata"])])
+            text.flush()
+            text.detach()
+        else:
+            entries = [{"instruction": r["prompt"], "output": r["response"], "generator": r["system"],
+                        "item_id": r["item_id"], "dataset": "bench"} for r in rows]
+            handle.write(json.dumps(entries, ensure_ascii=False).encode())
+
+
+def write_huge_line_file(path, megabytes, rng):
+    """A JSONL file whose second line is one row of about `megabytes` MB (far over any row's
+    limit), between good rows and followed by a bad one: refused with every problem located."""
+    good = make_rows(2, n_systems=2, seed=11)
+    piece = json.dumps(text(rng, 200), ensure_ascii=False)[1:-1] + " "
+    with open(path, "wb") as handle:
+        handle.write(json.dumps(good[0], ensure_ascii=False).encode() + b"\n")
+        handle.write(b'{"item_id": "huge", "prompt": "A post", "system": "system-0", "response": "')
+        block = (piece * (2**20 // len(piece.encode()) + 1)).encode()[:2**20]
+        block = block.decode("utf-8", "ignore").encode()
+        for _ in range(megabytes * 10**6 // len(block)):
+            handle.write(block)
+        handle.write(b'"}\n')
+        handle.write(json.dumps(good[1], ensure_ascii=False).encode() + b"\n")
+        handle.write(b'{"item_id": "bad", "prompt": "A post", "system": "system-0"}\n')
+
+
+def write_body(body_path, file_path, filename, boundary="BoUnDaRy"):
+    """A multipart/form-data request body holding one file, written to disk without loading it."""
+    with open(body_path, "wb") as body, open(file_path, "rb") as upload:
+        body.write(f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+                   "Content-Type: application/octet-stream\r\n\r\n".encode())
+        shutil.copyfileobj(upload, body, 2**20)
+        body.write(f"\r\n--{boundary}--\r\n".encode())
+
+
+class PeakMemory:
+    """The peak resident memory of this process while the block runs, above what it held before.
+
+    Linux keeps the peak (VmHWM) and lets a process reset it (writing 5 to clear_refs), which sees
+    even a peak inside one C call. Where that is not allowed, a thread samples the resident size
+    every 2 ms instead (it misses a peak shorter than that, or one that holds the interpreter lock).
+    """
+
+    def __enter__(self):
+        gc.collect()
+        self.before = self._resident()
+        try:
+            with open("/proc/self/clear_refs", "w") as handle:
+                handle.write("5")
+            self._sampler = None
+        except OSError:
+            self._peak = self.before
+            self._stop = threading.Event()
+            self._sampler = threading.Thread(target=self._sample, daemon=True)
+            self._sampler.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self._sampler is None:
+            status = Path("/proc/self/status").read_text()
+            self.peak = int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) * 1024
+        else:
+            self._stop.set()
+            self._sampler.join()
+            self.peak = max(self._peak, self._resident())
+        self.growth = max(0, self.peak - self.before)
+        return False
+
+    def _sample(self):
+        while not self._stop.wait(0.002):
+            self._peak = max(self._peak, self._resident())
+
+    @staticmethod
+    def _resident():
+        with open("/proc/self/statm") as handle:
+            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def memory_case(warmup_body, body, expect):
+    """In a fresh process: one upload through the API, its request body streamed from disk.
+
+    A small upload of the same format first loads every module the path needs, so the peak
+    measured is the upload's own. Prints one JSON line."""
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from rest_framework.test import APIClient
+
+    from annotations.studies import services
+
+    settings.ALLOWED_HOSTS = ["testserver"]
+    # The upload itself is measured, not the hand-over of a large file to a background worker.
+    settings.EVALSITE_BACKGROUND_BYTES = 2**62
+    user = get_user_model().objects.get(username="bench")
+    client = APIClient()
+    client.force_authenticate(user)
+    tag = f"{os.getpid()}-{time.monotonic_ns()}"
+
+    def post(path, slug):
+        study = services.create_study(owner=user, slug=slug, title="Memory benchmark")
+        size = os.path.getsize(path)
+        with open(path, "rb") as stream:
+            return client.generic("POST", f"/api/studies/{study.slug}/outputs/", "",
+                                  content_type="multipart/form-data; boundary=BoUnDaRy",
+                                  CONTENT_LENGTH=str(size), **{"wsgi.input": stream})
+
+    warm = post(warmup_body, f"warm-{tag}")
+    assert warm.status_code == 201, (warm.status_code, warm.content[:300])
+    started = time.perf_counter()
+    with PeakMemory() as memory:
+        reply = post(body, f"mem-{tag}")
+    seconds = time.perf_counter() - started
+    errors = [e["text"][:200] for e in reply.json().get("errors", [])] if reply.status_code >= 400 else []
+    print(json.dumps({"status": reply.status_code, "expected": expect, "seconds": round(seconds, 2),
+                      "growth_bytes": memory.growth, "errors": errors[:5]}))
+
+
+MEMORY_CASES = {"jsonl": ("outputs.jsonl", 201), "csv": ("outputs.csv", 201),
+                 "alpaca": ("model_outputs.json", 201), "huge_line": ("huge.jsonl", 400)}
+
+
+def measure_memory(rows, huge_mb, cases=tuple(MEMORY_CASES)):
+    """Peak memory of one upload per format, each in a fresh process: {case: (growth, file size)}."""
+    results = {}
+    rng = random.Random(5)
+    with tempfile.TemporaryDirectory(prefix="bench-memory-") as folder:
+        folder = Path(folder)
+        for case in cases:
+            filename, expect = MEMORY_CASES[case]
+            file_format = "jsonl" if case == "huge_line" else case
+            upload, body = folder / filename, folder / "body"
+            warm_file, warm_body = folder / f"warm-{filename}", folder / "warm-body"
+            write_file(warm_file, make_rows(60, seed=3), file_format)
+            write_body(warm_body, warm_file, filename)
+            if case == "huge_line":
+                write_huge_line_file(upload, huge_mb, rng)
+            else:
+                write_file(upload, rows, file_format)
+            write_body(body, upload, filename)
+            size = os.path.getsize(upload)
+            upload.unlink()
+            done = subprocess.run([sys.executable, __file__, "--memory-case", str(warm_body), str(body), str(expect)],
+                                  capture_output=True, text=True, env=os.environ)
+            body.unlink()
+            if done.returncode != 0:
+                sys.exit(f"memory case {case} failed:\n{done.stdout}\n{done.stderr[-3000:]}")
+            report = json.loads(done.stdout.strip().splitlines()[-1])
+            if report["status"] != expect:
+                sys.exit(f"memory case {case}: expected {expect}, got {report}")
+            print(f"memory, {case}: file {size / 2**20:.1f} MiB, peak growth {report['growth_bytes'] / 2**20:.1f} MiB "
+                  f"({report['growth_bytes'] / size:.2f} of the file), {report['seconds']:.1f} s"
+                  + (f"; refused: {report['errors'][0]}" if report["errors"] else ""))
+            results[case] = (report["growth_bytes"], size)
+    return results
+
+
 def use_bench_database():
     """Point Django at a fresh database of its own, so the benchmark never touches real data."""
     import dj_database_url
@@ -63,7 +246,15 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3, help="alternating rounds of each (median kept)")
+    parser.add_argument("--huge-mb", type=int, default=200, help="size of the one huge line, in MB")
+    parser.add_argument("--skip-throughput", action="store_true", help="measure memory only")
+    parser.add_argument("--cases", default=",".join(MEMORY_CASES), help="memory cases, comma-separated")
+    parser.add_argument("--memory-case", nargs=3, metavar=("WARMUP_BODY", "BODY", "EXPECTED_STATUS"),
+                        help=argparse.SUPPRESS)  # the child process of one memory case
     args = parser.parse_args()
+    if args.memory_case:
+        warmup_body, body, expect = args.memory_case
+        return memory_case(warmup_body, body, int(expect))
 
     use_bench_database()
     import django
@@ -83,9 +274,16 @@ def main():
     from django.utils import timezone
 
     settings.ALLOWED_HOSTS = ["testserver"]
+    # The upload itself is measured, not the hand-over of a large file to a background worker.
+    settings.EVALSITE_BACKGROUND_BYTES = 2**62
     call_command("migrate", verbosity=0)
     rows = make_rows(args.rows)
     print(f"{len(rows):,} rows, {len({r['item_id'] for r in rows}):,} items, 6 systems")
+    if args.skip_throughput:
+        get_user_model().objects.create_user("bench", password="bench-only")
+        memory = measure_memory(rows, args.huge_mb, args.cases.split(","))
+        print("RESULT " + json.dumps({"rows": len(rows), **memory_result(memory)}))
+        return
 
     with tempfile.NamedTemporaryFile("wb", suffix=".jsonl", delete=False) as handle:
         for row in rows:
@@ -189,12 +387,20 @@ def main():
 
     ratio = api_rate / copy_rate
     print(f"ratio vs COPY: {ratio:.3f} (target >= 0.25); vs binary COPY: {api_rate / binary_copy_rate:.3f}")
+    memory = measure_memory(rows, args.huge_mb, args.cases.split(","))
     print("RESULT " + json.dumps({"rows": len(rows), "rows_per_s": round(api_rate, 1),
                                   "copy_rows_per_s": round(copy_rate, 1),
                                   "binary_copy_rows_per_s": round(binary_copy_rate, 1),
                                   "ratio_vs_binary_copy": round(api_rate / binary_copy_rate, 3),
                                   "schema_copy_rows_per_s": round(schema_rate, 1), "ratio_vs_copy": round(ratio, 3),
-                                  "noop_seconds": round(noop_seconds, 2)}))
+                                  "noop_seconds": round(noop_seconds, 2), **memory_result(memory)}))
+
+
+def memory_result(memory):
+    """The RESULT keys of the memory cases: the ratio per format, and the sizes it came from."""
+    return {"peak_memory_over_file": {case: round(growth / size, 2) for case, (growth, size) in memory.items()},
+            "peak_memory_mib": {case: round(growth / 2**20, 1) for case, (growth, size) in memory.items()},
+            "file_mib": {case: round(size / 2**20, 1) for case, (growth, size) in memory.items()}}
 
 
 if __name__ == "__main__":

@@ -2,7 +2,9 @@
 located errors every upload reports, and the checks on a file as a whole (empty, too large).
 
 Streams the file and yields either an `OutputRow` or a located `RowError`; it never touches the
-database, so `services.import_outputs` decides what is written (all or nothing).
+database, so `services.import_outputs` decides what is written (all or nothing). No row is held
+longer than `Limits.max_row_bytes`: a longer line or entry is reported, skipped unread, and the
+rest of the file is still checked.
 """
 import codecs
 import csv
@@ -115,10 +117,42 @@ class OutputRow(NamedTuple):
     metadata: dict = {}
 
 
+# Room in a row for what is not a prompt, response or reasoning (item id, system name, metadata,
+# the JSON around them) when the longest row is derived from the limits on texts.
+ROW_ALLOWANCE_BYTES = 2**20
+# How much is read at a time: of an AlpacaEval file, and of a line too long to keep (to skip it).
+READ_PIECE_BYTES = 2**18
+
+
+def longest_row_bytes(max_text_chars, max_reasoning_chars):
+    """The longest row that can hold acceptable texts, in bytes: prompt, response and reasoning
+    at their limits, every character at its longest (12 bytes: an escaped surrogate pair such as
+    \\ud83d\\ude00 is one character of text), plus ROW_ALLOWANCE_BYTES."""
+    return 12 * (2 * max_text_chars + max_reasoning_chars) + ROW_ALLOWANCE_BYTES
+
+
 class Limits:
-    def __init__(self, max_text_chars, max_reasoning_chars):
+    def __init__(self, max_text_chars, max_reasoning_chars, max_row_bytes=0):
         self.max_text_chars = max_text_chars
         self.max_reasoning_chars = max_reasoning_chars
+        # 0 (EVALSITE_MAX_ROW_BYTES's default): derived from the limits on texts.
+        self.max_row_bytes = max_row_bytes or longest_row_bytes(max_text_chars, max_reasoning_chars)
+
+
+def byte_size(n):
+    """'812 bytes', '4.5 KiB', '210.3 MiB'."""
+    if n < 10 * 2**10:
+        return f"{n:,} bytes"
+    if n < 2**20:
+        return f"{n / 2**10:,.1f} KiB"
+    return f"{n / 2**20:,.1f} MiB"
+
+
+def _overlong(line_no, size, max_bytes, what="this line"):
+    hint = "that no text in it is over its limit" if what.startswith("entry") else (
+        "that every row ends with a line break and that no text in it is over its limit")
+    return RowError(line_no, f"{what} is {byte_size(size)}; the longest row accepted is {byte_size(max_bytes)}. "
+                    f"It was skipped unread: check {hint}")
 
 
 def digest(text):
@@ -156,13 +190,14 @@ def _decode_line(raw, line_no):
         raise _Located(_utf8_error(line_no, raw[: exc.start], raw[exc.start])) from None
 
 
-def _utf8_error(line_no, before, byte):
-    """`before`: the bytes of the line up to the bad byte, to count the column in characters."""
+def _utf8_error(line_no, before, byte, column_offset=0):
+    """`before`: the bytes of the line up to the bad byte, to count the column in characters
+    (after `column_offset` characters of the line that came before them)."""
     return RowError(
         line_no,
         f"byte 0x{byte:02x} is not valid UTF-8. Save the file as UTF-8 "
         "(in Excel: 'CSV UTF-8'; in pandas: encoding='utf-8').",
-        column=len(before.decode("utf-8", "replace")) + 1,
+        column=column_offset + len(before.decode("utf-8", "replace")) + 1,
     )
 
 
@@ -275,21 +310,43 @@ def _validate_slowly(line, record, limits):
     return OutputRow(line=line, metadata=metadata, **clean)
 
 
-def _iter_lines(fileobj):
-    """Yield (line number, raw bytes) for each physical line, streaming."""
-    for number, raw in enumerate(iter(fileobj.readline, b""), start=1):
+class _Overlong(NamedTuple):
+    size: int  # bytes, without the line break
+
+
+def _iter_lines(fileobj, max_bytes):
+    """Yield (line number, raw bytes) for each physical line, streaming; a line longer than
+    max_bytes comes as (line number, _Overlong(size)) instead: read in pieces, never held whole."""
+    readline = fileobj.readline
+    number = 0
+    for raw in iter(lambda: readline(max_bytes + 1), b""):
+        number += 1
         if number == 1 and raw.startswith(codecs.BOM_UTF8):
             raw = raw[len(codecs.BOM_UTF8):]
+        if len(raw) > max_bytes and not raw.endswith(b"\n"):
+            size = len(raw)
+            del raw
+            while piece := readline(READ_PIECE_BYTES):
+                size += len(piece)
+                if piece.endswith(b"\n"):
+                    size -= 2 if piece.endswith(b"\r\n") else 1
+                    break
+            yield number, _Overlong(size)
+            continue
         yield number, raw
 
 
 OUTPUT_EXAMPLE = '{"item_id": "p1", "prompt": "...", "system": "...", "response": "..."}'
 
 
-def iter_json_lines(fileobj, example):
+def iter_json_lines(fileobj, example, max_row_bytes):
     """Yield (line number, object) for each line of a binary JSONL file, or a located RowError
-    for a line that is not a JSON object (bad UTF-8, bad JSON, a list...). Blank lines are skipped."""
-    for line_no, raw in _iter_lines(fileobj):
+    for a line that is not a JSON object (bad UTF-8, bad JSON, a list...) or is longer than
+    max_row_bytes (skipped unread). Blank lines are skipped."""
+    for line_no, raw in _iter_lines(fileobj, max_row_bytes):
+        if raw.__class__ is _Overlong:
+            yield _overlong(line_no, raw.size, max_row_bytes)
+            continue
         if not raw.strip():
             continue
         try:
@@ -451,7 +508,7 @@ def _surrogate_error(line_no, record):
 
 
 def _read_jsonl(fileobj, limits):
-    for parsed in iter_json_lines(fileobj, OUTPUT_EXAMPLE):
+    for parsed in iter_json_lines(fileobj, OUTPUT_EXAMPLE, limits.max_row_bytes):
         if isinstance(parsed, RowError):
             yield parsed
             continue
@@ -460,30 +517,61 @@ def _read_jsonl(fileobj, limits):
 
 
 def _read_csv(fileobj, limits):
-    position = {"line": 0}
+    max_row = limits.max_row_bytes
+    # Lines too long to keep reach the CSV reader as blank lines; their errors wait here, and the
+    # record they were part of is reported instead of read.
+    skipped = []
+    record = {"start": 1, "bytes": 0}
 
     def decoded():
-        for line_no, raw in _iter_lines(fileobj):
-            position["line"] = line_no
+        for line_no, raw in _iter_lines(fileobj, max_row):
+            if raw.__class__ is _Overlong:
+                skipped.append(_overlong(line_no, raw.size, max_row))
+                yield "\n"
+                continue
+            record["bytes"] += len(raw)
+            if record["bytes"] > max_row:
+                # Many lines of one record: a quote that is never closed, most likely.
+                raise _Located(RowError(record["start"], f"this row runs on to line {line_no}, past the longest "
+                                        f"row accepted ({byte_size(max_row)}); check the quotes on this row"))
             yield _decode_line(raw, line_no)
 
-    csv.field_size_limit(max(limits.max_text_chars, limits.max_reasoning_chars) * 4 + 1024)
+    field_limit = max(limits.max_text_chars, limits.max_reasoning_chars) * 4 + 1024
+    csv.field_size_limit(field_limit)
     reader = csv.reader(decoded(), strict=True)
     header = None
     start = 1
     while True:
+        record["start"], record["bytes"] = start, 0
         try:
             cells = next(reader)
         except StopIteration:
+            yield from skipped
             break
         except _Located as exc:
+            yield from skipped
             yield exc.error
             # The reader cannot resume after its source failed; the file is refused anyway.
             return
         except csv.Error as exc:
+            yield from skipped
+            if reader.line_num == start and "field larger than field limit" in str(exc):
+                # A field of one line: the reader starts afresh on the next line, so the rest of
+                # the file is still checked.
+                yield RowError(start, f"has a field longer than {field_limit:,} characters, longer than any "
+                               "text accepted; shorten it")
+                skipped.clear()
+                start = reader.line_num + 1
+                continue
             yield RowError(start, f"cannot be read as CSV ({exc}); check the quotes on this row")
             return
         line_no, start = start, reader.line_num + 1
+        if skipped:
+            yield from skipped
+            skipped.clear()
+            if header is None:
+                return  # without its header, no row of the file can be read
+            continue
         if header is None:
             if not any(cell.strip() for cell in cells):
                 continue
@@ -536,56 +624,281 @@ def _line_of(text, index):
     return text.count("\n", 0, index) + 1
 
 
+_WHITESPACE = re.compile(rb"[ \t\r\n]*")
+# The usual AlpacaEval entry, an object with no list or object inside, found in one match.
+_FLAT_OBJECT = re.compile(rb'\{[^"{}\[\]]*+(?:"[^"\\]*+(?:\\.[^"\\]*+)*+"[^"{}\[\]]*+)*+\}', re.S)
+_STRING_BODY = re.compile(rb'[^"\\]*+(?:\\.[^"\\]*+)*+', re.S)  # stops at the closing quote
+_STRUCTURE = re.compile(rb'["{}\[\]]')
+_SCALAR = re.compile(rb'[^ \t\r\n,\[\]{}"]*')  # a number, true, false, null (or a mistake)
+_CONTINUATION_BYTES = bytes(range(0x80, 0xC0))
+
+
+def _chars(raw):
+    """How many characters the UTF-8 bytes `raw` hold (its bytes less its continuation bytes)."""
+    return len(raw.translate(None, _CONTINUATION_BYTES))
+
+
+class _Window:
+    """The part of a binary file being read: more is read on demand and what was used is
+    dropped, so that it holds about one entry. Counts lines (and, for errors, columns)."""
+
+    def __init__(self, fileobj):
+        self._file = fileobj
+        self.buf = fileobj.read(READ_PIECE_BYTES)
+        if self.buf.startswith(codecs.BOM_UTF8):
+            self.buf = self.buf[len(codecs.BOM_UTF8):]
+        self.eof = not self.buf
+        self.offset = 0  # bytes dropped before buf[0]
+        self._mark, self._line = 0, 1  # buf[_mark] is on line _line
+        self._column = 0  # characters before buf[0] on its line
+
+    def more(self, keep):
+        """Drop buf[:keep] and read on; False at the end of the file. An index into buf moves by -keep."""
+        if keep:
+            line = self.line_at(keep)
+            newline = self.buf.rfind(b"\n", 0, keep)
+            self._column = (_chars(self.buf[newline + 1:keep]) if newline >= 0
+                            else self._column + _chars(self.buf[:keep]))
+            self._mark, self._line = 0, line
+            self.offset += keep
+        data = self._file.read(READ_PIECE_BYTES)
+        self.buf = self.buf[keep:] + data
+        self.eof = not data
+        return not self.eof
+
+    def line_at(self, index):
+        """The line of buf[index]; asked in order, so each byte is counted once."""
+        if index >= self._mark:
+            self._line += self.buf.count(b"\n", self._mark, index)
+        else:
+            self._line -= self.buf.count(b"\n", index, self._mark)
+        self._mark = index
+        return self._line
+
+    def column_at(self, index):
+        """The column (in characters, from 1) of buf[index]."""
+        newline = self.buf.rfind(b"\n", 0, index)
+        if newline >= 0:
+            return _chars(self.buf[newline + 1:index]) + 1
+        return self._column + _chars(self.buf[:index]) + 1
+
+    def skip_whitespace(self, index):
+        """The index of the next byte that is not whitespace (or len(buf) at the end of the file)."""
+        while True:
+            index = _WHITESPACE.match(self.buf, index).end()
+            if index < len(self.buf) or not self.more(index):
+                return index
+            index = 0
+
+
+class _Scan:
+    """Where a JSON object, list or string ends, found without parsing it, across reads."""
+
+    def __init__(self):
+        self.depth = 0
+        self.in_string = False
+
+    def feed(self, buf, index):
+        """(end, index): end is the index just past the value, or None when buf ends first;
+        then feed again from `index` once buf has more."""
+        while True:
+            if self.in_string:
+                index = _STRING_BODY.match(buf, index).end()
+                if index >= len(buf) or buf[index] != 0x22:  # ran out (maybe on a backslash)
+                    return None, index
+                index += 1
+                self.in_string = False
+                if self.depth == 0:
+                    return index, index
+                continue
+            found = _STRUCTURE.search(buf, index)
+            if found is None:
+                return None, len(buf)
+            index = found.end()
+            char = buf[index - 1]
+            if char == 0x22:
+                self.in_string = True
+            elif char == 0x7B or char == 0x5B:
+                self.depth += 1
+            else:
+                self.depth -= 1
+                if self.depth <= 0:
+                    return index, index
+
+
+def _value_end(window, start, max_bytes):
+    """Find the end of the JSON value at window.buf[start:], reading on as needed.
+
+    Returns (start, end) with start moved by what was dropped meanwhile, or (start, None) for a
+    value longer than max_bytes (the window then holds its first max_bytes and more). At the end
+    of the file, end is len(buf): the parser says what is wrong with the value cut short.
+    """
+    buf = window.buf
+    if start < len(buf) and buf[start] == 0x7B and (flat := _FLAT_OBJECT.match(buf, start)):
+        return start, flat.end()
+    scan = _Scan() if start < len(buf) and buf[start] in b'{["' else None
+    index = start
+    while True:
+        buf = window.buf
+        if scan is None:
+            end, index = _SCALAR.match(buf, start).end(), len(buf)
+            end = end if end < len(buf) else None
+        else:
+            end, index = scan.feed(buf, index)
+        if end is not None:
+            return start, end
+        if index - start > max_bytes:
+            return start, None
+        if not window.more(start):
+            return 0, len(window.buf)
+        index -= start
+        start = 0
+
+
+def _skip_value(window, start, max_bytes):
+    """Read on to the end of a value longer than max_bytes without keeping it; (its size, end)."""
+    begin = window.offset + start
+    scan = _Scan() if window.buf[start] in b'{["' else None
+    index = start
+    while True:
+        buf = window.buf
+        if scan is None:
+            end = _SCALAR.match(buf, index).end()
+            end, index = (end, end) if end < len(buf) else (None, len(buf))
+        else:
+            end, index = scan.feed(buf, index)
+        if end is not None or not window.more(index):
+            end = end if end is not None else len(window.buf)
+            return window.offset + end - begin, end
+        index = 0
+
+
+def _cut_short(exc, text):
+    """Whether a JSON error on the first max_bytes of a long value is only where it was cut."""
+    return exc.msg.startswith("Unterminated string") or exc.pos >= len(text) - 16
+
+
 def _read_alpaca(fileobj, limits):
-    raw = fileobj.read()
-    if raw.startswith(codecs.BOM_UTF8):
-        raw = raw[len(codecs.BOM_UTF8):]
+    max_bytes = limits.max_row_bytes
+    window = _Window(fileobj)
+    index = window.skip_whitespace(0)
+    if index >= len(window.buf) or window.buf[index] != 0x5B:  # [
+        yield RowError(window.line_at(index), "an AlpacaEval file must be a JSON list of "
+                       '{"instruction": ..., "output": ..., "generator": ...} objects')
+        return
+    index = window.skip_whitespace(index + 1)
+    number = 0
+    if index < len(window.buf) and window.buf[index] == 0x5D:  # ]
+        index = window.skip_whitespace(index + 1)
+        if index < len(window.buf):
+            yield RowError(window.line_at(index), "unexpected text after the closing ']'")
+        return
+    while True:
+        number += 1
+        start, end, entry = _up_to_first_brace(window.buf, index, max_bytes)
+        if end is None:
+            start, end = _value_end(window, index, max_bytes)
+        line_no = window.line_at(start)
+        if end is None or end - start > max_bytes:
+            # Unless its JSON goes wrong early (a missing brace makes one entry of several).
+            error = _located_json_error(window, start, line_no, window.buf[start:start + max_bytes], cut=True)
+            if error is not None:
+                yield error
+                return
+            if end is None:
+                size, end = _skip_value(window, start, max_bytes)
+            else:
+                size = end - start
+            yield _overlong(line_no, size, max_bytes, what=f"entry {number} of the list")
+        elif entry is not None:
+            yield from _alpaca_entry(line_no, number, entry, limits, strict=True)
+        else:
+            raw = window.buf[start:end]
+            try:
+                entry = orjson.loads(raw)
+                strict = True
+            except orjson.JSONDecodeError:
+                # Read again by the standard parser, as before: it accepts what orjson refuses
+                # (NaN, integers over 64 bits, a lone surrogate escape, checked then), and
+                # says where the JSON is wrong.
+                entry = _located_json_error(window, start, line_no, raw)
+                if isinstance(entry, RowError):
+                    yield entry
+                    return
+                strict = False
+            yield from _alpaca_entry(line_no, number, entry, limits, strict)
+        index = window.skip_whitespace(end)
+        buf = window.buf
+        if index < len(buf) and buf[index] == 0x2C:  # ,
+            index = window.skip_whitespace(index + 1)
+            continue
+        if index < len(buf) and buf[index] == 0x5D:  # ]
+            after = window.skip_whitespace(index + 1)
+            if after < len(window.buf):
+                yield RowError(window.line_at(after), "unexpected text after the closing ']'")
+            return
+        yield RowError(window.line_at(index), "expected ',' or ']' after an entry of the list")
+        return
+
+
+def _up_to_first_brace(buf, index, max_bytes):
+    """Most entries are objects that end at their first '}' (no object inside, no '}' in a text):
+    then one parse both finds the entry and reads it. (index, end, entry), or (index, None, None)
+    when the entry is not that simple. (A JSON value ends where it ends: if the bytes up to a
+    '}' parse as an object, that is the whole entry.)"""
+    if index < len(buf) and buf[index] == 0x7B:
+        close = buf.find(b"}", index, index + max_bytes)
+        if close >= 0:
+            try:
+                return index, close + 1, orjson.loads(buf[index:close + 1])
+            except orjson.JSONDecodeError:
+                pass
+    return index, None, None
+
+
+def _located_json_error(window, start, line_no, raw, cut=False):
+    """Parse `raw`, the bytes of one entry at window.buf[start], with the standard parser: its
+    value, or a RowError located in the file (bad UTF-8, bad JSON, nesting too deep...).
+
+    With `cut` (the first bytes of an entry too long to read), None unless the JSON goes wrong
+    before the cut."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line_start = raw.rfind(b"\n", 0, exc.start) + 1
-        yield _utf8_error(raw.count(b"\n", 0, exc.start) + 1, raw[line_start: exc.start], raw[exc.start])
-        return
-    decoder = json.JSONDecoder()
-    index = _skip_ws(text, 0)
-    if index >= len(text) or text[index] != "[":
-        yield RowError(_line_of(text, index), "an AlpacaEval file must be a JSON list of "
-                       '{"instruction": ..., "output": ..., "generator": ...} objects')
-        return
-    index = _skip_ws(text, index + 1)
-    number = 0
-    if index < len(text) and text[index] == "]":
-        return
-    while True:
-        line_no = _line_of(text, index)
-        try:
-            entry, index = decoder.raw_decode(text, index)
-        except json.JSONDecodeError as exc:
-            yield RowError(exc.lineno, f"not valid JSON ({exc.msg})", column=exc.colno)
-            return
-        except (RecursionError, ValueError):  # nested too deep, or an integer too long to read
-            yield _unreadable_json(text, index, None)
-            return
-        number += 1
-        yield from _alpaca_entry(line_no, number, entry, limits)
-        index = _skip_ws(text, index)
-        if index < len(text) and text[index] == ",":
-            index = _skip_ws(text, index + 1)
-            continue
-        if index < len(text) and text[index] == "]":
-            if _skip_ws(text, index + 1) != len(text):
-                yield RowError(_line_of(text, index + 1), "unexpected text after the closing ']'")
-            return
-        yield RowError(_line_of(text, index), "expected ',' or ']' after an entry of the list")
-        return
+        if cut and exc.start >= len(raw) - 3:  # a character cut in two
+            text = raw[:exc.start].decode("utf-8")
+        else:
+            before = raw[:exc.start]
+            newline = before.rfind(b"\n")
+            error_line = line_no + before.count(b"\n")
+            offset = 0 if newline >= 0 else window.column_at(start) - 1
+            return _utf8_error(error_line, before[newline + 1:], raw[exc.start], column_offset=offset)
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        if cut and _cut_short(exc, text):
+            return None
+        # The entry's first line starts where the entry does, maybe far into a line of the file.
+        column = exc.colno + (window.column_at(start) - 1 if exc.lineno == 1 else 0)
+        return RowError(line_no + exc.lineno - 1, f"not valid JSON ({exc.msg})", column=column)
+    except (RecursionError, ValueError):  # nested too deep, or an integer too long to read
+        error = _unreadable_json(text, 0, line_no)
+        if error.column is not None and error.line == line_no:
+            error = RowError(error.line, error.message, error.field, error.column + window.column_at(start) - 1)
+        return error
+    return None if cut else value
 
 
-def _alpaca_entry(line_no, number, entry, limits):
+def _alpaca_entry(line_no, number, entry, limits, strict=False):
+    """`strict`: read by orjson, which refuses half a surrogate pair, so none is looked for."""
     if not isinstance(entry, dict):
         yield RowError(line_no, f"entry {number} of the list must be an object with "
                        "instruction, output and generator")
         return
-    if (error := _depth_error(line_no, entry) or _surrogate_error(line_no, entry)) is not None:
+    error = _depth_error(line_no, entry)
+    if error is None and not strict:
+        error = _surrogate_error(line_no, entry)
+    if error is not None:
         yield error
         return
     record = {}
@@ -616,12 +929,6 @@ def _alpaca_entry(line_no, number, entry, limits):
         yield result
 
 
-def _skip_ws(text, index):
-    while index < len(text) and text[index] in " \t\r\n":
-        index += 1
-    return index
-
-
 READERS = {"jsonl": _read_jsonl, "csv": _read_csv, "alpaca": _read_alpaca}
 
 
@@ -629,10 +936,12 @@ def read_rows(fileobj, file_format, limits):
     """Yield OutputRow or RowError for every row of a binary file, plus cross-row errors.
 
     Cross-row checks kept here (streaming, digests only): a prompt or metadata that differs for
-    the same item_id, and the same (item, system) twice.
+    the same item_id, and the same (item, system) twice. What is kept per row is one key of two
+    names that every row of the same item and system shares, and a line number.
     """
-    prompts = {}
+    prompts = {}  # item_id -> (prompt digest, metadata or None, first line, the item_id kept)
     pairs = {}
+    systems = {}  # each system's name once, for the keys of `pairs`
     rows = errors = 0
     for result in READERS[file_format](fileobj, limits):
         if isinstance(result, RowError):
@@ -644,8 +953,9 @@ def read_rows(fileobj, file_format, limits):
         seen = prompts.get(key)
         meta = result.metadata or None
         if seen is None:
-            prompts[key] = (digest(result.prompt), meta, result.line)
+            prompts[key] = (digest(result.prompt), meta, result.line, key)
         else:
+            key = seen[3]
             if seen[0] != digest(result.prompt):
                 yield RowError(result.line, f"differs from the prompt of item '{key}' on line {seen[2]}; "
                                "rows of one item must carry the same prompt (or use another item_id)",
@@ -653,12 +963,15 @@ def read_rows(fileobj, file_format, limits):
                 continue
             if meta is not None:
                 if seen[1] is None:
-                    prompts[key] = (seen[0], meta, seen[2])
+                    prompts[key] = (seen[0], meta, seen[2], key)
                 elif seen[1] != meta:
                     yield RowError(result.line, f"differs from the metadata of item '{key}' given on "
                                    f"an earlier line; give the same metadata or leave it out", "metadata")
                     continue
-        pair = (key, result.system)
+        system = systems.get(result.system)
+        if system is None:
+            system = systems[result.system] = result.system
+        pair = (key, system)
         if pair in pairs:
             yield RowError(result.line, f"item '{key}' already has a response from system "
                            f"'{result.system}' on line {pairs[pair]}; keep one of the two rows")
@@ -678,13 +991,15 @@ class ReadAhead:
     (the driver lets other threads run while it waits on its socket). The reader touches neither
     the database nor Django's request state. An exception in the reader is raised in the caller;
     leaving the `with` block stops the reader and waits for it, so the file is not read after.
+    A batch also ends at `batch_chars` characters of text, so rows read ahead stay a few MB.
     """
 
     _DONE = object()
 
-    def __init__(self, results, batch=1000, max_batches=10, hand_over_every=50):
+    def __init__(self, results, batch=1000, max_batches=10, hand_over_every=50, batch_chars=2_000_000):
         self._results = results
         self._batch = batch
+        self._batch_chars = batch_chars
         self._hand_over_every = hand_over_every
         self._queue = queue.Queue(max_batches)
         self._stop = threading.Event()
@@ -721,17 +1036,21 @@ class ReadAhead:
     def _run(self):
         try:
             batch = []
+            chars = 0
             for result in self._results:
                 batch.append(result)
+                if result.__class__ is OutputRow:
+                    chars += len(result.prompt) + len(result.response) + len(result.reasoning)
                 if len(batch) % self._hand_over_every == 0:
                     # CPython passes the interpreter to a waiting thread only every 5 ms (the switch
                     # interval), and the writer waits for it each time the database answers, while
                     # the database waits for the writer. Sleeping 0 s hands it over at once.
                     time.sleep(0)
-                if len(batch) >= self._batch:
+                if len(batch) >= self._batch or chars >= self._batch_chars:
                     if not self._put(batch):
                         return
                     batch = []
+                    chars = 0
             if self._put(batch):
                 self._put(self._DONE)
         except BaseException as exc:  # handed to the caller, which raises it
