@@ -10,6 +10,8 @@ import numpy as np
 
 from .tables import _EPS, Annotation, _div, _encode, _num, _Table
 
+_PAIR_CHUNK = 1 << 20  # (ranking, pair of systems) values built at once
+
 
 def kendalls_w(annotations: Iterable[Annotation]) -> dict[str, float | None]:
     """Tie-corrected Kendall's W per item across its annotators.
@@ -31,10 +33,15 @@ def _kendalls_w(t: _Table) -> np.ndarray:
     m = np.bincount(t.item, minlength=n_items).astype(np.float64)
     common = np.asarray(g_mat @ shown.astype(np.float64)) == m[:, None]  # (M, K)
     cm = common[t.item]  # (N, K): shown to every annotator of the row's item
-    ahead = cm[:, None, :] & (t.last[:, None, :] < t.first[:, :, None])  # [n, s, t]: t above s
-    tied = cm[:, None, :] & (t.first[:, None, :] == t.first[:, :, None])  # includes s itself
-    n_tied = tied.sum(2)
-    rank = np.where(cm, 1 + ahead.sum(2) + (n_tied - 1) / 2, 0.0)
+    # Per system s: how many common systems stand above it, and how many share its group (s
+    # included); one (N, K) pass per system t keeps memory at a few (N, K) arrays.
+    n_ahead = np.zeros(cm.shape, np.int64)
+    n_tied = np.zeros(cm.shape, np.int64)
+    for u in range(cm.shape[1]):
+        with_u = cm[:, u:u + 1]
+        n_ahead += with_u & (t.last[:, u:u + 1] < t.first)
+        n_tied += with_u & (t.first[:, u:u + 1] == t.first)
+    rank = np.where(cm, 1 + n_ahead + (n_tied - 1) / 2, 0.0)
     rank_sum = np.asarray(g_mat @ rank)
     n = common.sum(1).astype(np.float64)
     dev = np.where(common, rank_sum - (m * (n + 1) / 2)[:, None], 0.0)
@@ -82,15 +89,20 @@ def krippendorff_alpha_ordinal(reliability_data) -> float | None:
 
 
 def _ranking_alpha(t: _Table) -> float:
-    rows, cols = np.nonzero(t.shown)
-    if rows.size == 0:
+    if not t.shown.any():
         return math.nan
-    value = (t.first[rows, cols] + t.last[rows, cols])  # 2 x position: exact integer codes
-    values, codes = np.unique(value, return_inverse=True)
-    unit = t.item[rows] * len(t.systems) + cols
-    counts = np.bincount(unit * len(values) + codes, minlength=len(t.items) * len(t.systems) *
-                         len(values)).reshape(-1, len(values))
-    return _alpha_ordinal_from_counts(counts)
+    n_sys = len(t.systems)
+    value = t.first + t.last  # 2 x position: exact integer codes; 0 where not shown
+    present = np.bincount(value.ravel()) > 0
+    present[0] = False
+    values = np.flatnonzero(present)  # the values that occur, in increasing order
+    code = np.full(len(present), len(values))  # not shown: one more column, dropped below
+    code[values] = np.arange(len(values))
+    unit = t.item[:, None] * n_sys + np.arange(n_sys)  # (item, system)
+    width = len(values) + 1
+    counts = np.bincount((unit * width + code[value]).ravel(),
+                         minlength=len(t.items) * n_sys * width).reshape(-1, width)
+    return _alpha_ordinal_from_counts(counts[:, :-1])
 
 
 def ranking_alpha(annotations: Iterable[Annotation]) -> float | None:
@@ -133,12 +145,19 @@ def _loo_agreement(t: _Table) -> np.ndarray:
     count = np.asarray(g_mat @ shown.astype(np.float64))[t.item] - shown
     common = shown & (count > 0)
     consensus = _div(total, count)
-    both = common[:, :, None] & common[:, None, :]
-    x = np.where(both, np.sign(mid[:, :, None] - mid[:, None, :]), 0.0)
-    y = np.where(both, np.sign(np.nan_to_num(consensus[:, :, None] - consensus[:, None, :])), 0.0)
-    num = (x * y).sum((1, 2))
-    den = np.sqrt((x**2).sum((1, 2)) * (y**2).sum((1, 2)))
-    return _div(num, den)
+    # Sums over ordered pairs (s, t) are twice those over s < t; every term is -1, 0 or 1, so
+    # the sums are exact. Rows go in chunks so that memory stays at a few (N,) arrays.
+    s, u = np.triu_indices(mid.shape[1], 1)
+    num, xx, yy = (np.zeros(len(t.item)) for _ in range(3))
+    step = max(1, _PAIR_CHUNK // max(len(s), 1))
+    for lo in range(0, len(t.item), step):
+        rows = slice(lo, lo + step)
+        c, m, k = common[rows], mid[rows], consensus[rows]
+        both = c[:, s] & c[:, u]
+        x = np.where(both, np.sign(m[:, s] - m[:, u]), 0.0)
+        y = np.where(both, np.sign(k[:, s] - k[:, u]), 0.0)
+        num[rows], xx[rows], yy[rows] = (x * y).sum(1), (x * x).sum(1), (y * y).sum(1)
+    return _div(2 * num, np.sqrt((2 * xx) * (2 * yy)))
 
 
 def annotator_quality(

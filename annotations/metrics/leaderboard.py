@@ -79,6 +79,7 @@ def leaderboard(
         point["pl"] = _plackett_luce_fit(extra["pl_wins"][None], extra["pl_sets_matrix"],
                                          extra["pl_sets"][None], bt_prior)
     boot = _all_figures(_bootstrap_totals(x, rounds, seed), lay, extra, bt_prior)
+    del x  # (items x features): freed before the passes over rankings below
     ci = {key: _interval(boot[key], alpha) for key in ("win1", "strict_win1", "win_at",
           "mean_rank", "normalised_rank", "win_rate", "bt", "pl")}
     # Ranks are integers: widen to the nearest attained ranks rather than interpolate.

@@ -4,9 +4,10 @@ column per system, the per-item unit (`combine_per_item`) and the numeric helper
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import chain
+from itertools import chain, count
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -73,6 +74,20 @@ class _Table:
         g = self.last - self.first + 1
         return np.where(self.first == 1, 1.0 / np.maximum(g, 1), 0.0)
 
+    def rows(self, index: np.ndarray) -> _Table:
+        """These rows, items and annotators kept as they are numbered here."""
+        return _Table(
+            systems=self.systems,
+            items=self.items,
+            annotators=self.annotators,
+            item=self.item[index],
+            annotator=self.annotator[index],
+            first=self.first[index],
+            last=self.last[index],
+            slot=self.slot[index],
+            seconds=self.seconds[index],
+        )
+
     def subset(self, keep: np.ndarray) -> _Table:
         """The rankings where `keep`; items and annotators renumbered by first appearance."""
         item_ids, item = _first_appearance(self.item[keep])
@@ -99,9 +114,36 @@ def _first_appearance(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return uniq[order], rank[np.asarray(inverse).ravel()]
 
 
-def _system_names(annotations: Sequence[Annotation], systems: Sequence[str] | None) -> list[str]:
+_ITEM, _ANNOTATOR, _RANKING, _DISPLAY, _SECONDS = map(
+    attrgetter, ("item", "annotator", "ranking", "display_order", "seconds"))
+
+
+def _intern(values: Iterable, n: int) -> tuple[list, np.ndarray]:
+    """(distinct values in order of first appearance, each value's index into them).
+
+    One C-level pass of dict look-ups: `setdefault` files a new value under the running count,
+    so the tags grow with first appearance and only need renumbering 0, 1, 2, ...
+    """
+    seen: dict = {}
+    tags = np.fromiter(map(seen.setdefault, values, count()), np.int64, count=n)
+    renumber = np.zeros(n, np.int64)
+    renumber[np.fromiter(seen.values(), np.int64, count=len(seen))] = np.arange(len(seen))
+    return list(seen), renumber[tags]
+
+
+def _intern_nested(values: Iterable, n: int) -> tuple[list, np.ndarray]:
+    """`_intern` for rankings and display orders, which may arrive as (unhashable) lists."""
+    values = list(values)
+    try:
+        return _intern(values, n)
+    except TypeError:
+        return _intern([None if v is None else tuple(
+            g if isinstance(g, str) else tuple(g) for g in v) for v in values], n)
+
+
+def _system_names(rankings: Sequence, systems: Sequence[str] | None) -> list[str]:
     if systems is None:
-        return sorted({name for ann in annotations for group in ann.ranking for name in group})
+        return sorted({name for ranking in rankings for group in ranking for name in group})
     names = list(systems)
     if len(set(names)) != len(names):
         raise ValueError("systems lists a name twice")
@@ -116,61 +158,42 @@ def _indices(values: Iterable[str], index: dict[str, int], what: str) -> np.ndar
 
 
 def _encode(annotations: Sequence[Annotation], systems: Sequence[str] | None) -> _Table:
-    names = _system_names(annotations, systems)
-    index = {name: i for i, name in enumerate(names)}
-    n_rows, n_sys = len(annotations), len(names)
-    items: dict[str, int] = {}
-    annotators: dict[str, int] = {}
+    n_rows = len(annotations)
     # The input is Python objects, so one pass over them is unavoidable; it is kept to C-level
-    # iteration (map, chain) and the positions are then worked out with array code.
-    item = np.fromiter((items.setdefault(a.item, len(items)) for a in annotations), np.int64,
-                       count=n_rows)
-    annotator = np.fromiter((annotators.setdefault(a.annotator, len(annotators))
-                             for a in annotations), np.int64, count=n_rows)
-    seconds = np.array([np.nan if a.seconds is None else a.seconds for a in annotations],
-                       np.float64).reshape(n_rows)
-    rankings = [a.ranking for a in annotations]
-    n_groups = np.fromiter(map(len, rankings), np.int64, count=n_rows)
-    sizes = np.fromiter(map(len, chain.from_iterable(rankings)), np.int64)
-    cols = _indices(chain.from_iterable(chain.from_iterable(rankings)), index, "a ranking")
+    # iteration (map, dict look-ups). A study holds far fewer distinct rankings and display
+    # orders than rankings (4,683 weak orders of six systems), so those are decoded once each
+    # and the rows then pick theirs up by index.
+    items, item = _intern(map(_ITEM, annotations), n_rows)
+    annotators, annotator = _intern(map(_ANNOTATOR, annotations), n_rows)
+    seconds = np.fromiter(map(_SECONDS, annotations), np.float64, count=n_rows)  # None: NaN
+    rankings, r_code = _intern_nested(map(_RANKING, annotations), n_rows)
+    displays, d_code = _intern_nested(map(_DISPLAY, annotations), n_rows)
+    names = _system_names(rankings, systems)
+    index = {name: i for i, name in enumerate(names)}
 
-    group_row = np.repeat(np.arange(n_rows), n_groups)
-    k = np.bincount(group_row, weights=sizes, minlength=n_rows).astype(np.int64)
-    bad = (k == 0) | (np.bincount(group_row, weights=sizes == 0, minlength=n_rows) > 0)
+    def where(bad: np.ndarray) -> str:
+        # Distinct rankings are numbered by first appearance, so the first row holding any bad
+        # one holds the lowest-numbered bad one.
+        n = int(np.argmax(r_code == int(np.argmax(bad))))
+        return f"ranking {n} (item {annotations[n].item!r})"
+
+    u_first, u_last = _decode_rankings(rankings, index, len(names), where)
+    first, last = u_first[r_code], u_last[r_code]
+    u_slot = _decode_displays(displays, index, len(names))
+    slot = u_slot[d_code]
+    # A display order must be a permutation of the ranked systems: same set, no repeats.
+    if len(names) <= 62:  # compare the two sets as bit masks, one number a row
+        bits = np.int64(1) << np.arange(len(names), dtype=np.int64)
+        differ = ((u_first > 0) @ bits)[r_code] != ((u_slot >= 0) @ bits)[d_code]
+    else:
+        differ = ((slot >= 0) != (first > 0)).any(1)
+    bad = (u_slot == -2).any(1)[d_code] | ((u_slot >= 0).any(1)[d_code] & differ)
     if bad.any():
         n = int(np.argmax(bad))
-        raise ValueError(f"ranking {n} (item {annotations[n].item!r}) is empty or has an "
-                         "empty tie group")
-    ends = np.cumsum(sizes)
-    row_start = np.cumsum(k) - k  # names before this row
-    group_first = ends - sizes - row_start[group_row] + 1
-    rows = np.repeat(group_row, sizes)
-    seen = np.bincount(rows * n_sys + cols, minlength=n_rows * n_sys)
-    if seen.size and seen.max() > 1:
-        n = int(np.argmax(seen) // n_sys)
-        raise ValueError(f"ranking {n} (item {annotations[n].item!r}) names a system twice")
-    first = np.zeros((n_rows, n_sys), np.int64)
-    last = np.zeros((n_rows, n_sys), np.int64)
-    first[rows, cols] = np.repeat(group_first, sizes)
-    last[rows, cols] = np.repeat(group_first + sizes - 1, sizes)
-
-    slot = np.full((n_rows, n_sys), -1, np.int64)
-    displays = [a.display_order or () for a in annotations]
-    d_len = np.fromiter(map(len, displays), np.int64, count=n_rows)
-    if d_len.any():
-        d_cols = _indices(chain.from_iterable(displays), index, "a display order")
-        d_rows = np.repeat(np.arange(n_rows), d_len)
-        d_seen = np.bincount(d_rows * n_sys + d_cols, minlength=n_rows * n_sys)
-        d_seen = d_seen.reshape(n_rows, n_sys)
-        # A display order must be a permutation of the ranked systems: same set, no repeats.
-        bad = (d_seen > 1).any(1) | ((d_len > 0) & ((d_seen > 0) != (first > 0)).any(1))
-        if bad.any():
-            n = int(np.argmax(bad))
-            raise ValueError(
-                f"ranking {n} (item {annotations[n].item!r}): display order is not a "
-                "permutation of the ranked systems"
-            )
-        slot[d_rows, d_cols] = np.arange(len(d_rows)) - np.repeat(np.cumsum(d_len) - d_len, d_len)
+        raise ValueError(
+            f"ranking {n} (item {annotations[n].item!r}): display order is not a "
+            "permutation of the ranked systems"
+        )
     return _Table(
         systems=tuple(names),
         items=tuple(items),
@@ -182,6 +205,49 @@ def _encode(annotations: Sequence[Annotation], systems: Sequence[str] | None) ->
         slot=slot,
         seconds=seconds,
     )
+
+
+def _decode_rankings(rankings: Sequence, index: dict[str, int], n_sys: int,
+                     where: Callable[[np.ndarray], str]) -> tuple[np.ndarray, np.ndarray]:
+    """(U, K) positions a and b of each distinct ranking's systems (0 where not shown);
+    `where(bad)` names the first input row whose ranking is one of the bad ones."""
+    n_rows = len(rankings)
+    n_groups = np.fromiter(map(len, rankings), np.int64, count=n_rows)
+    sizes = np.fromiter(map(len, chain.from_iterable(rankings)), np.int64)
+    cols = _indices(chain.from_iterable(chain.from_iterable(rankings)), index, "a ranking")
+    group_row = np.repeat(np.arange(n_rows), n_groups)
+    k = np.bincount(group_row, weights=sizes, minlength=n_rows).astype(np.int64)
+    bad = (k == 0) | (np.bincount(group_row, weights=sizes == 0, minlength=n_rows) > 0)
+    if bad.any():
+        raise ValueError(f"{where(bad)} is empty or has an empty tie group")
+    ends = np.cumsum(sizes)
+    row_start = np.cumsum(k) - k  # names before this row
+    group_first = ends - sizes - row_start[group_row] + 1
+    rows = np.repeat(group_row, sizes)
+    seen = np.bincount(rows * n_sys + cols, minlength=n_rows * n_sys).reshape(n_rows, n_sys)
+    if seen.size and seen.max() > 1:
+        raise ValueError(f"{where((seen > 1).any(1))} names a system twice")
+    first = np.zeros((n_rows, n_sys), np.int64)
+    last = np.zeros((n_rows, n_sys), np.int64)
+    first[rows, cols] = np.repeat(group_first, sizes)
+    last[rows, cols] = np.repeat(group_first + sizes - 1, sizes)
+    return first, last
+
+
+def _decode_displays(displays: Sequence, index: dict[str, int], n_sys: int) -> np.ndarray:
+    """(D, K) display slot of each system (0-based) in each distinct display order; -1 where
+    not displayed, and -2 throughout a display order that names a system twice."""
+    displays = [d or () for d in displays]
+    n_rows = len(displays)
+    slot = np.full((n_rows, n_sys), -1, np.int64)
+    d_len = np.fromiter(map(len, displays), np.int64, count=n_rows)
+    if d_len.any():
+        d_cols = _indices(chain.from_iterable(displays), index, "a display order")
+        d_rows = np.repeat(np.arange(n_rows), d_len)
+        d_seen = np.bincount(d_rows * n_sys + d_cols, minlength=n_rows * n_sys)
+        slot[d_rows, d_cols] = np.arange(len(d_rows)) - np.repeat(np.cumsum(d_len) - d_len, d_len)
+        slot[(d_seen.reshape(n_rows, n_sys) > 1).any(1)] = -2
+    return slot
 
 
 def _combine_table(t: _Table) -> _Table:

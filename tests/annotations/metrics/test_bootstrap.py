@@ -118,3 +118,72 @@ def test_leaderboard_intervals_are_the_bootstrap_percentiles():
         a, b = boot["systems"].index(test["a"]), boot["systems"].index(test["b"])
         diff = boot["win1"][:, a] - boot["win1"][:, b]
         assert test["win1_diff_ci"] == pytest.approx(list(np.quantile(diff, [0.025, 0.975])))
+
+
+# ---------------------------------------------------------------------------------------------
+# Exactness of the batched product: the features are integers (each figure's column scaled by
+# a common denominator) and so are the resample counts, so every round's totals are exact
+# integers. The float32 product must give them to the last bit, as an integer product does.
+
+
+def _scaled_features(data, unit="annotation"):
+    from annotations.metrics.features import _features
+    from annotations.metrics.tables import _table
+
+    return _features(_table(data, None, unit))
+
+
+def _integer_totals(x, rounds, seed):
+    counts = bootstrap_counts(x.shape[0], rounds, seed)
+    return (counts @ x.astype(np.int64)).astype(np.float64)
+
+
+@pytest.mark.parametrize("unit", ["annotation", "item"])
+def test_bootstrap_totals_are_the_exact_integer_totals(unit):
+    x, lay, _ = _scaled_features(random_study(n_items=300, per_item=4), unit)
+    assert np.array_equal(x, np.rint(x))  # the features are integers
+    if unit == "annotation":  # multiples of 1/g for g = 1..4, and of 1/(2(k - 1)) for k = 4
+        assert lay.share_scale == 12 and lay.norm_scale == 6
+    totals = bootstrap._bootstrap_totals(x, 300, 5)
+    assert np.array_equal(totals, _integer_totals(x, 300, 5))
+
+
+def test_float32_blocks_stay_exact_and_fall_back_to_float64_when_a_block_is_drawn_often():
+    # Shrink the float32 limit so that blocks are a few items and some rounds draw a block more
+    # often than the limit allows: those blocks go through float64, every total stays exact.
+    x, _, _ = _scaled_features(random_study(n_items=200, per_item=5))
+    top = np.abs(x).max()
+    with mock.patch.object(bootstrap, "_F32_EXACT", float(4 * top)), \
+            mock.patch.object(bootstrap, "_exact_product",
+                              wraps=bootstrap._exact_product) as product:
+        totals = bootstrap._bootstrap_totals(x, 40, 1)
+    assert product.called
+    assert np.array_equal(totals, _integer_totals(x, 40, 1))
+
+
+def test_float32_product_is_exact_where_a_plain_float32_product_is_not():
+    # Large integer features (many rankings per item) push a one-shot float32 product past
+    # 2^24, where it rounds; the blocked product must not.
+    x = np.random.default_rng(0).integers(0, 3000, size=(20_000, 8)).astype(np.float64)
+    exact = _integer_totals(x, 8, 2)
+    naive = bootstrap_counts(20_000, 8, 2).astype(np.float32) @ x.astype(np.float32)
+    assert exact.max() > 2**24 and not np.array_equal(naive.astype(np.float64), exact)
+    assert np.array_equal(bootstrap._bootstrap_totals(x, 8, 2), exact)
+
+
+def test_non_integer_features_take_the_float64_product():
+    x = np.random.default_rng(1).random((50, 3))
+    counts = bootstrap_counts(50, 20, 4)
+    assert bootstrap._bootstrap_totals(x, 20, 4) == pytest.approx(counts @ x, rel=1e-15)
+
+
+def test_resample_counts_follow_the_documented_draws():
+    # The seeded counts are bincounts of rng.integers(0, n, size=(rounds, n)), whatever the
+    # chunking: the same seed gives the same intervals as it always has.
+    for n_items, rounds in ((7, 3), (25, 300), (1000, 5)):
+        draws = np.random.default_rng(9).integers(0, n_items, size=(rounds, n_items))
+        expect = np.stack([np.bincount(row, minlength=n_items) for row in draws])
+        got = bootstrap_counts(n_items, rounds, 9)
+        assert got.dtype == np.int64 and np.array_equal(got, expect)
+        chunks = np.vstack(list(bootstrap._count_chunks(n_items, rounds, 9)))
+        assert chunks.dtype == np.float32 and np.array_equal(chunks, expect)

@@ -15,6 +15,8 @@ from annotations.metrics import (
     win1,
     win_at_k,
 )
+from annotations.metrics.features import _features
+from annotations.metrics.tables import _table
 from tests.annotations.metrics.helpers import EXAMPLE, ann, approx, studies
 
 
@@ -96,3 +98,25 @@ def test_win1_sums_to_one_when_every_system_is_always_shown(study, unit):
     assert boot["win1"].sum(1) == pytest.approx(np.ones(20))
     k = boot["win_at"].shape[1]
     assert boot["win_at"].sum(2) == pytest.approx(np.tile(np.arange(1, k + 1), (20, 1)))
+
+
+def test_tie_groups_too_varied_for_integer_features_still_give_the_figures():
+    # Group sizes 9, 11, 13, 16, 17 and 19 have a common denominator above 2^20: the features
+    # for Win@k stay fractions (summed in float64) rather than scaled integers.
+    names = [f"S{i:02d}" for i in range(40)]
+
+    def groups(*sizes):
+        out, at = [], 0
+        for size in sizes:
+            out.append(names[at:at + size])
+            at += size
+        return out
+
+    data = [ann("p", "x", *groups(17, 19, 4)), ann("q", "x", *groups(16, 13, 11)),
+            ann("r", "y", *groups(9, 31))]
+    assert win_at_k(data, 10)["S00"] == approx((10 / 17 + 10 / 16 + 1) / 3)
+    assert win_at_k(data, 20)["S20"] == approx((3 / 19 + 4 / 13 + 11 / 31) / 3)
+    assert win1(data)["S00"] == approx((1 / 17 + 1 / 16 + 1 / 9) / 3)
+    assert _features(_table(data, None, "annotation"))[1].share_scale == 1.0  # kept as fractions
+    boot = bootstrap_statistics(data, rounds=30, seed=1)
+    assert np.isfinite(boot["win_at"]).all()

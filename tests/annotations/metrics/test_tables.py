@@ -72,3 +72,22 @@ def test_from_record_reads_the_import_format():
     got = Annotation.from_record(record)
     assert got == Annotation("p1", "a1", (("sysA",), ("sysC", "sysD"), ("sysB",)),
                              ("sysB", "sysA", "sysC", "sysD"), 41.5)
+
+
+def test_rankings_are_decoded_once_per_distinct_ranking_and_errors_name_the_first_bad_row():
+    # Equal rankings share one decoding; an error still names the first row that holds it.
+    good = [ann(f"p{i}", "x", "A", "B", display="BA") for i in range(3)]
+    with pytest.raises(ValueError, match=r"ranking 3 \(item 'q'\) names a system twice"):
+        leaderboard(good + [ann("q", "x", "B", "B")] * 2, rounds=0)
+    with pytest.raises(ValueError, match=r"ranking 2 \(item 'p2'\): display order"):
+        leaderboard(good[:2] + [ann("p2", "x", "A", "B", display="AC"), good[0]], ["A", "B", "C"],
+                    rounds=0)
+
+
+def test_lists_and_missing_seconds_are_read_like_tuples():
+    as_lists = [Annotation(a.item, a.annotator, [list(g) for g in a.ranking],
+                           None if a.display_order is None else list(a.display_order), a.seconds)
+                for a in EXAMPLE]
+    assert leaderboard(as_lists, rounds=20) == leaderboard(EXAMPLE, rounds=20)
+    by = {e["annotator"]: e for e in leaderboard(EXAMPLE, rounds=0)["annotators"]}
+    assert by["a3"]["median_seconds"] is None  # its one ranking has no time
