@@ -9,7 +9,8 @@ COPY generation ./generation
 RUN pip install .
 COPY . .
 RUN DEBUG=1 python manage.py collectstatic --noinput
-RUN useradd --create-home evalsite && mkdir -p /app/var && chown evalsite /app/var
+# var/media: the named volume of large uploads and prepared exports takes this owner when first mounted.
+RUN useradd --create-home evalsite && mkdir -p /app/var/media && chown -R evalsite /app/var
 USER evalsite
 EXPOSE 8000
 # Workers, threads and timeouts: gunicorn.conf.py (read from /app), tunable with GUNICORN_* variables.

@@ -1,6 +1,8 @@
-"""How the site writes things for people: fractions as percentages, counts with their nouns, and
-researchers' Markdown as sanitised HTML, spreadsheet cells. Pages, charts, commands and downloads
-format through here."""
+"""How the site writes things for people: fractions as percentages, counts with their nouns,
+researchers' Markdown as sanitised HTML, spreadsheet cells, and figures rounded for downloads.
+Pages, charts, commands and downloads format through here."""
+import math
+
 import markdown as markdown_lib
 import nh3
 from django.utils.safestring import mark_safe
@@ -29,6 +31,23 @@ def counted(n, noun, plural=None):
 def all_of(n, noun, plural=None):
     """How a no-op names what it looked at: 'the 1 ranking was' / 'all 5 rankings were'."""
     return f"the {counted(n, noun, plural)} was" if n == 1 else f"all {counted(n, noun, plural)} were"
+
+
+# Figures in downloads: 6 significant digits, far finer than any interval, and no float noise
+# (0.19999999999999996 -> 0.2, 1012.3456789 -> 1012.35, 1.8626451e-09 -> 1.86265e-09).
+SIGNIFICANT_DIGITS = 6
+
+
+def rounded(value, digits=SIGNIFICANT_DIGITS):
+    """Every float in value (nested in dicts, lists and tuples) to `digits` significant digits;
+    everything else as it is."""
+    if isinstance(value, float):
+        return float(f"{value:.{digits}g}") if math.isfinite(value) else value
+    if isinstance(value, dict):
+        return {key: rounded(item, digits) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [rounded(item, digits) for item in value]
+    return value
 
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")

@@ -69,6 +69,12 @@ class Study(models.Model):
     crowd_max_participants = models.PositiveIntegerField(
         null=True, blank=True, verbose_name="Most crowd participants",
         help_text="The study admits no more crowd participants than this; empty for no limit.")
+    # Leasing stops once the leaderboard's stop signal says every criterion has separated its #1
+    # from its #2 (an anytime-valid confidence sequence, so stopping on it stays honest).
+    stop_when_answered = models.BooleanField(
+        default=False, db_default=False, verbose_name="Stop when the question is answered",
+        help_text="Stop giving annotators new items once every criterion has separated its #1 from "
+                  "its #2 (anytime-valid confidence sequence on the leaderboard).")
     # The leaderboard may leave out annotators whose attention-check pass rate is below this.
     attention_min_pass_rate = models.FloatField(default=1.0)
     # Bumped by figures_changed(): a leaderboard computed before a bump is stale.

@@ -49,33 +49,37 @@ def main():
 
 def ranking_screens(browser):
     """The annotator's ranking screen: desktop and phone widths, and the desktop in Chinese."""
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
     login(page, "annotator", "annotator-demo")
     page.goto(f"{BASE}/annotate/empathy-demo/work/")
+    page.wait_for_function("() => document.getElementById('work') && document.getElementById('work').dataset.ready")
     overall, comforting = page.locator("fieldset.criterion").all()
     for letter in "CAEBD":
         overall.locator(f".tray .token[data-letter={letter}]").click()
-    overall.locator(".ranked .token[data-letter=A]").focus()
+    page.keyboard.press("a")
     page.keyboard.press("=")  # A tied with C
     comforting.locator(".tray .token[data-letter=A]").click()
-    page.click(".post summary")  # the post folds away once read, and the cards move up
-    page.evaluate("window.scrollTo(0, 0)")
+    page.keyboard.press("Shift+c")  # C beside A, to compare
     page.mouse.move(0, 0)
     page.screenshot(path=OUT / "ranking-desktop.png")
     page.click("button[lang=zh-hans]")  # a reload: the placements come back from the browser
     page.wait_for_selector("html[lang=zh-hans]")
+    page.wait_for_function("() => document.getElementById('work') && document.getElementById('work').dataset.ready")
     page.screenshot(path=OUT / "ranking-desktop-zh.png")
+    page.keyboard.press("?")
+    page.wait_for_timeout(300)
+    page.screenshot(path=OUT / "ranking-keys-zh.png")
+    page.keyboard.press("Escape")
     page.click("button[lang=en]")
     page.close()
     phone = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
     login(phone, "annotator", "annotator-demo")
     phone.goto(f"{BASE}/annotate/empathy-demo/work/")
-    phone.evaluate("document.querySelector('#response-B').scrollIntoView({block: 'start'})")
-    phone.click(".sheet-toggle")
-    first = phone.locator("fieldset.criterion").first
-    for letter in "BDA":
-        first.locator(f".tray .token[data-letter={letter}]").tap()
+    phone.wait_for_function("() => document.getElementById('work') && document.getElementById('work').dataset.ready")
     phone.screenshot(path=OUT / "ranking-phone.png")
+    phone.click(".sheet-toggle")
+    phone.wait_for_timeout(300)
+    phone.screenshot(path=OUT / "ranking-phone-sheet.png")
     phone.close()
 
 

@@ -219,6 +219,15 @@ WHITENOISE_USE_FINDERS = DEBUG
 
 # Uploaded files above this many bytes are refused with a 413 before any parsing.
 EVALSITE_MAX_UPLOAD_BYTES = envint("EVALSITE_MAX_UPLOAD_BYTES", 256 * 1024 * 1024)
+# The longest row of an upload or import (a line, a CSV record, an AlpacaEval entry), in bytes; a
+# longer one is refused as a located error without being held in memory. 0: derived from the text
+# limits below, every text at its limit written at its longest plus 1 MiB (about 4.4 MiB).
+EVALSITE_MAX_ROW_BYTES = envint("EVALSITE_MAX_ROW_BYTES", 0)
+# Uploaded outputs and rankings files above this many bytes are stored and loaded by a worker (a
+# FileJob with a progress bar, which survives a worker restart); smaller ones in the request.
+EVALSITE_BACKGROUND_BYTES = envint("EVALSITE_BACKGROUND_BYTES", 5 * 1024 * 1024)
+# A prepared rankings export is kept this many hours (or until a newer one of the study replaces it).
+EVALSITE_EXPORT_KEEP_HOURS = envint("EVALSITE_EXPORT_KEEP_HOURS", 24)
 # Longest prompt, response or reasoning accepted, in characters.
 EVALSITE_MAX_TEXT_CHARS = envint("EVALSITE_MAX_TEXT_CHARS", 50_000)
 EVALSITE_MAX_REASONING_CHARS = envint("EVALSITE_MAX_REASONING_CHARS", 200_000)
@@ -244,6 +253,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # A study's status and a file job's are both called `status`: each enum gets its own name.
+    "ENUM_NAME_OVERRIDES": {"StatusEnum": "annotations.models.Study.Status",
+                            "FileJobStatusEnum": "annotations.models.FileJob.Status"},
 }
 
 # Content-Security-Policy (django-csp) on every page: scripts and styles only from our own static

@@ -1,5 +1,6 @@
-"""Reads of the annotators' area: an annotator's studies and progress, and a study's progress for
-its researchers. Nothing here writes; a lease past its expiry is reported as expired, not changed.
+"""Reads of the annotators' area: which item an annotator may get next, their studies and progress,
+and a study's progress for its researchers. Nothing here writes (the leasing services lock what
+they read through candidate_item); a lease past its expiry is reported as expired, not changed.
 """
 import statistics
 from dataclasses import dataclass, field
@@ -10,7 +11,96 @@ from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from annotations.models import Assignment, CrowdParticipant, Item, Membership, Ranking, Study
+from annotations.models import Assignment, CrowdParticipant, Item, Membership, Ranking, Response, Study
+from annotations.studies.selectors import question_answered
+
+
+# The hot path (every submission leases the next item) is plain SQL: the ORM spent more time
+# building these statements than PostgreSQL spent running them. The SQL is the same on SQLite
+# (the embedded demo), less the row locks, which SQLite's single writer makes unnecessary.
+_TABLES = {"item": Item._meta.db_table, "response": Response._meta.db_table,
+           "assignment": Assignment._meta.db_table, "membership": Membership._meta.db_table}
+# Items this annotator may be given, fewest completed rankings first, read in the order of the
+# index (study, rankings_done, id): the first eligible item is found after a few rows however
+# many the study has. Only the site's own assignments count; imported rankings use no quota.
+_CANDIDATE = """
+    SELECT i.id, i.external_id, i.prompt, i.attention_system_id, i.attention_rule FROM {item} i
+    WHERE i.study_id = %s
+      AND (SELECT COUNT(*) FROM {response} r WHERE r.item_id = i.id) >= 2
+      AND (SELECT COUNT(*) FROM {assignment} a WHERE a.item_id = i.id AND {live}) < %s
+      AND NOT EXISTS (SELECT 1 FROM {assignment} a WHERE a.item_id = i.id AND a.annotator_id = %s)
+      {exclude}
+    ORDER BY i.rankings_done, i.id
+    LIMIT 1 {lock}"""
+_TAKEN = "SELECT COUNT(*) FROM {assignment} a WHERE a.item_id = %s AND {live} AND a.id <> %s"
+
+
+def run_sql(sql, params, **parts):
+    """Run one of this area's SQL statements (table names and the live-assignment rule filled in)."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql.format(live=Assignment.LIVE_SQL, active=Assignment.Status.ACTIVE, **_TABLES,
+                                  **parts), params)
+        return cursor.fetchall()
+
+
+def row_locks():
+    return connection.vendor == "postgresql"
+
+
+def _moment(now):
+    return connection.ops.adapt_datetimefield_value(now)
+
+
+def candidate_item(study, user, now, *, exclude=(), lock=None):
+    """The next item for this annotator, or None. lock: None, "skip" (skip locked rows) or "wait".
+
+    The item comes back with its external id, prompt and attention check: all that a lease needs.
+    """
+    lock_sql = ""
+    if lock and row_locks():
+        lock_sql = "FOR NO KEY UPDATE OF i" + (" SKIP LOCKED" if lock == "skip" else "")
+    exclude = list(exclude)
+    exclude_sql = f"AND i.id NOT IN ({', '.join(['%s'] * len(exclude))})" if exclude else ""
+    rows = run_sql(_CANDIDATE, [study.pk, _moment(now), study.annotations_per_item, user.pk, *exclude],
+                   exclude=exclude_sql, lock=lock_sql)
+    if not rows:
+        return None
+    pk, external_id, prompt, attention_system_id, attention_rule = rows[0]
+    return Item(pk=pk, study_id=study.pk, external_id=external_id, prompt=prompt,
+                attention_system_id=attention_system_id, attention_rule=attention_rule)
+
+
+def live_count(item_id, now, exclude=None):
+    """How many live assignments (submitted, or leased and unexpired) the item has."""
+    return run_sql(_TAKEN, [item_id, _moment(now), -1 if exclude is None else exclude])[0][0]
+
+
+def skipped_waiting(study, user, *, now=None):
+    """How many of this annotator's skipped items could come back to them (their quota allows)."""
+    now = now or timezone.now()
+    return sum(1 for item_id, pk in Assignment.objects.filter(
+        study=study, annotator=user, status=Assignment.Status.SKIPPED).values_list("item_id", "pk")
+        if live_count(item_id, now, exclude=pk) < study.annotations_per_item)
+
+
+def has_work(study, user, *, now=None):
+    """Whether next_assignment would find something for this annotator (a read; locks nothing):
+    an active lease, a new item, or an item they skipped that may come back."""
+    now = now or timezone.now()
+    if study.status != Study.Status.OPEN:
+        return False
+    if Assignment.objects.filter(study=study, annotator=user, status=Assignment.Status.ACTIVE).exists():
+        return True
+    if question_answered(study):  # set to stop when answered, and answered: no new items
+        return False
+    return candidate_item(study, user, now) is not None or skipped_waiting(study, user, now=now) > 0
+
+
+def opened_all(reading):
+    """Whether a stored reading report says every response was opened; None when none was reported."""
+    if not reading:
+        return None
+    return all(isinstance(entry, dict) and entry.get("opened") for entry in reading.values())
 
 
 def annotator_study(user, slug):
@@ -37,6 +127,7 @@ def has_active_assignment(study, user):
 class AnnotatorProgress:
     done: int
     total: int
+    reported: int = 0  # items this annotator flagged as broken or harmful: they never come back
 
     @property
     def share(self):
@@ -56,12 +147,12 @@ def annotator_progress(study, user):
     if total is None:
         total = Item.objects.filter(study=study).count()
         cache.set(key, total, 60)
-    sql = (f"SELECT COUNT(*) FROM {Assignment._meta.db_table} WHERE study_id = %s AND annotator_id = %s "
-           "AND status = %s")
+    sql = (f"SELECT COUNT(*) FILTER (WHERE status = %s), COUNT(*) FILTER (WHERE status = %s) "
+           f"FROM {Assignment._meta.db_table} WHERE study_id = %s AND annotator_id = %s")
     with connection.cursor() as cursor:
-        cursor.execute(sql, [study.pk, user.pk, Assignment.Status.SUBMITTED.value])
-        (done,) = cursor.fetchone()
-    return AnnotatorProgress(done=done, total=total)
+        cursor.execute(sql, [Assignment.Status.SUBMITTED.value, Assignment.Status.FLAGGED.value, study.pk, user.pk])
+        done, reported = cursor.fetchone()
+    return AnnotatorProgress(done=done, total=total, reported=reported)
 
 
 @dataclass
@@ -71,6 +162,7 @@ class AnnotatorWork:
     progress: AnnotatorProgress
     active: bool  # an assignment is waiting for them (resume rather than start)
     completed_at: object = None
+    remaining: bool = False  # more to rank (new items, or skipped ones come back): what the done page says
 
 
 def annotator_studies(user):
@@ -81,14 +173,19 @@ def annotator_studies(user):
         return []
     done = dict(Assignment.objects.filter(annotator=user, study__in=studies, status=Assignment.Status.SUBMITTED)
                 .values("study").annotate(n=Count("pk")).values_list("study", "n"))
+    reported = dict(Assignment.objects.filter(annotator=user, study__in=studies, status=Assignment.Status.FLAGGED)
+                    .values("study").annotate(n=Count("pk")).values_list("study", "n"))
     totals = dict(Item.objects.filter(study__in=studies).values("study").annotate(n=Count("pk"))
                   .values_list("study", "n"))
     now = timezone.now()
     active = set(Assignment.objects.filter(annotator=user, study__in=studies, status=Assignment.Status.ACTIVE,
                                            expires_at__gt=now).values_list("study", flat=True))
     return [
-        AnnotatorWork(study=m.study, progress=AnnotatorProgress(done.get(m.study_id, 0), totals.get(m.study_id, 0)),
-                      active=m.study_id in active, completed_at=m.completed_at)
+        AnnotatorWork(study=m.study, progress=AnnotatorProgress(done.get(m.study_id, 0), totals.get(m.study_id, 0),
+                                                                reported.get(m.study_id, 0)),
+                      active=m.study_id in active, completed_at=m.completed_at,
+                      # The same rule as the done page, so that the two never disagree.
+                      remaining=m.study_id in active or has_work(m.study, user, now=now))
         for m in memberships
     ]
 
@@ -102,6 +199,7 @@ class AnnotatorRow:
     skipped: int = 0
     flagged: int = 0
     median_seconds: float | None = None
+    unopened: int = 0  # rankings submitted without opening every response (as the browser reported)
     attention_passed: int = 0
     attention_checked: int = 0
     working_on: str = ""  # an item's external id while a lease is live
@@ -122,6 +220,8 @@ class StudyProgress:
     median_seconds: float | None
     flagged: list  # flagged assignments, newest first
     annotators: list = field(default_factory=list)
+    unopened: int = 0  # submitted without opening every response, of `reported_reading` that say how they read
+    reported_reading: int = 0
 
     @property
     def share(self):
@@ -160,7 +260,14 @@ def study_progress(study, *, now=None):
         rows[m.user_id] = AnnotatorRow(username=m.user.get_username(), label=Ranking.site_label(m.user_id),
                                        external_id=crowd_ids.get(m.user_id, ""))
     seconds = {}
-    for user_id, status, secs in assignments.values_list("annotator", "status", "seconds"):
+    unopened = reported_reading = 0
+    for user_id, status, secs, reading in assignments.values_list("annotator", "status", "seconds", "reading"):
+        if status == Assignment.Status.SUBMITTED and reading:
+            reported_reading += 1
+            if not opened_all(reading):
+                unopened += 1
+                if user_id in rows:
+                    rows[user_id].unopened += 1
         row = rows.get(user_id)
         if row is None:  # an annotator who has since left the study
             continue
@@ -194,6 +301,7 @@ def study_progress(study, *, now=None):
                                .values_list("seconds", flat=True)),
         flagged=flagged,
         annotators=sorted(rows.values(), key=lambda r: (-r.submitted, r.username)),
+        unopened=unopened, reported_reading=reported_reading,
     )
 
 

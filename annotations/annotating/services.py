@@ -14,6 +14,7 @@ Locks are FOR NO KEY UPDATE, so inserting rows that merely reference a locked it
 import hashlib
 import hmac
 import json
+import math
 import random
 import re
 import secrets
@@ -34,6 +35,9 @@ from annotations.models import (
     Study, System,
 )
 from annotations.models import _token as _invite_token
+from annotations.studies.selectors import question_answered
+
+from .selectors import candidate_item, live_count as _taken, row_locks, run_sql
 
 MAX_RATIONALE_CHARS = 2000
 MAX_FLAG_REASON_CHARS = 2000
@@ -78,24 +82,6 @@ def _lookup(assignment):
     return {"pk": assignment.pk}
 
 
-# The hot path (every submission leases the next item) is plain SQL: the ORM spent more time
-# building these statements than PostgreSQL spent running them. The SQL is the same on SQLite
-# (the embedded demo), less the row locks, which SQLite's single writer makes unnecessary.
-_TABLES = {"item": Item._meta.db_table, "response": Response._meta.db_table,
-           "assignment": Assignment._meta.db_table, "membership": Membership._meta.db_table}
-# Items this annotator may be given, fewest completed rankings first, read in the order of the
-# index (study, rankings_done, id): the first eligible item is found after a few rows however
-# many the study has. Only the site's own assignments count; imported rankings use no quota.
-_CANDIDATE = """
-    SELECT i.id, i.external_id, i.prompt, i.attention_system_id, i.attention_rule FROM {item} i
-    WHERE i.study_id = %s
-      AND (SELECT COUNT(*) FROM {response} r WHERE r.item_id = i.id) >= 2
-      AND (SELECT COUNT(*) FROM {assignment} a WHERE a.item_id = i.id AND {live}) < %s
-      AND NOT EXISTS (SELECT 1 FROM {assignment} a WHERE a.item_id = i.id AND a.annotator_id = %s)
-      {exclude}
-    ORDER BY i.rankings_done, i.id
-    LIMIT 1 {lock}"""
-_TAKEN = "SELECT COUNT(*) FROM {assignment} a WHERE a.item_id = %s AND {live} AND a.id <> %s"
 # The annotator's membership (locked: one annotator's requests run one at a time) and current lease.
 _MEMBER = """
     SELECT m.id, (SELECT a.id FROM {assignment} a WHERE a.study_id = m.study_id
@@ -103,48 +89,9 @@ _MEMBER = """
     FROM {membership} m WHERE m.study_id = %s AND m.user_id = %s AND m.role = 'annotator' {lock}"""
 
 
-def _run(sql, params, **parts):
-    with connection.cursor() as cursor:
-        cursor.execute(sql.format(live=Assignment.LIVE_SQL, active=Assignment.Status.ACTIVE, **_TABLES,
-                                  **parts), params)
-        return cursor.fetchall()
-
-
-def _locks():
-    return connection.vendor == "postgresql"
-
-
-def _moment(now):
-    return connection.ops.adapt_datetimefield_value(now)
-
-
-def candidate_item(study, user, now, *, exclude=(), lock=None):
-    """The next item for this annotator, or None. lock: None, "skip" (skip locked rows) or "wait".
-
-    The item comes back with its external id, prompt and attention check: all that a lease needs.
-    """
-    lock_sql = ""
-    if lock and _locks():
-        lock_sql = "FOR NO KEY UPDATE OF i" + (" SKIP LOCKED" if lock == "skip" else "")
-    exclude = list(exclude)
-    exclude_sql = f"AND i.id NOT IN ({', '.join(['%s'] * len(exclude))})" if exclude else ""
-    rows = _run(_CANDIDATE, [study.pk, _moment(now), study.annotations_per_item, user.pk, *exclude],
-                exclude=exclude_sql, lock=lock_sql)
-    if not rows:
-        return None
-    pk, external_id, prompt, attention_system_id, attention_rule = rows[0]
-    return Item(pk=pk, study_id=study.pk, external_id=external_id, prompt=prompt,
-                attention_system_id=attention_system_id, attention_rule=attention_rule)
-
-
-def _taken(item_id, now, exclude=None):
-    """How many live assignments (submitted, or leased and unexpired) the item has."""
-    return _run(_TAKEN, [item_id, _moment(now), -1 if exclude is None else exclude])[0][0]
-
-
 def _lock_membership(study, user):
     """Lock the annotator's membership; return the id of their active assignment, if any."""
-    rows = _run(_MEMBER, [study.pk, user.pk], lock="FOR NO KEY UPDATE OF m" if _locks() else "")
+    rows = run_sql(_MEMBER, [study.pk, user.pk], lock="FOR NO KEY UPDATE OF m" if row_locks() else "")
     if not rows:
         raise NotAnnotator(f"{user} is not an annotator of {study.slug}")
     return rows[0][1]
@@ -216,13 +163,15 @@ def _lease(study, user, now, full):
         assignment.status = Assignment.Status.EXPIRED
         assignment.save(update_fields=["status"])
 
+    if question_answered(study):  # the study stopped itself: its question is answered
+        return None
     item = candidate_item(study, user, now, exclude=full, lock="skip")
     if item is None:
         # Every candidate may be locked by someone leasing it this instant: wait for one rather
         # than telling this annotator that nothing is left.
         item = candidate_item(study, user, now, exclude=full, lock="wait")
         if item is None:
-            return None
+            return _lease_skipped(study, user, now, lease, full)
     # Counted again under the lock: the candidate query may have read a stale count.
     if _taken(item.pk, now) >= study.annotations_per_item:
         raise _StaleCandidate(item.pk)
@@ -235,14 +184,29 @@ def _lease(study, user, now, full):
     return assignment
 
 
-def has_work(study, user, *, now=None):
-    """Whether next_assignment would find something for this annotator (a read; locks nothing)."""
-    now = now or timezone.now()
-    if study.status != Study.Status.OPEN:
-        return False
-    if Assignment.objects.filter(study=study, annotator=user, status=Assignment.Status.ACTIVE).exists():
-        return True
-    return candidate_item(study, user, now) is not None
+def _lease_skipped(study, user, now, lease, full):
+    """Nothing new is left: the annotator's skipped items come back, the longest waiting first.
+
+    The same assignment row is made active again (an annotator never has two rows for one item), with
+    the same responses in the same order, while its item's quota still allows. Like a new lease, it
+    waits for one item's lock only, and gives way (_StaleCandidate) when that item turns out full.
+    """
+    skipped = (Assignment.objects.filter(study=study, annotator=user, status=Assignment.Status.SKIPPED)
+               .exclude(item_id__in=full).order_by("leased_at", "pk").values_list("pk", "item_id"))
+    for pk, item_id in skipped[:MAX_CANDIDATES]:
+        if _taken(item_id, now, exclude=pk) >= study.annotations_per_item:
+            continue
+        assignment = (Assignment.objects.select_for_update(no_key=True, of=("self",)).select_related("item")
+                      .get(pk=pk))
+        Item.objects.select_for_update(no_key=True).filter(pk=item_id).first()
+        if assignment.status != Assignment.Status.SKIPPED or \
+                _taken(item_id, now, exclude=pk) >= study.annotations_per_item:
+            raise _StaleCandidate(item_id)
+        assignment.status = Assignment.Status.ACTIVE
+        assignment.leased_at, assignment.expires_at, assignment.first_shown_at = now, now + lease, now
+        assignment.save(update_fields=["status", "leased_at", "expires_at", "first_shown_at"])
+        return assignment
+    return None
 
 
 # --- Rankings ---------------------------------------------------------------------------------
@@ -309,14 +273,52 @@ def attention_passed(item, system_groups):
     return None
 
 
+# How the screen was read, as the browser reports it: {handle: {"seconds", "opened", "read_to_end"}}.
+MAX_READING_CHARS = 20_000
+MAX_READING_SECONDS = 24 * 3600
+
+
+def reading_from_form(data):
+    """The `reading` field (JSON); unreadable, too long or not an object means nothing was reported."""
+    raw = data.get("reading") or ""
+    if len(raw) > MAX_READING_CHARS:
+        return {}
+    try:
+        value = json.loads(raw or "{}")
+    except (TypeError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def check_reading(reading, to_system, shown_handles):
+    """The browser's reading report keyed by system id (a string, as JSON keys are): unknown handles
+    and malformed entries are dropped, seconds bounded. Once anything was reported, every shown
+    response has an entry, so "not opened" is stored as such rather than left out."""
+    checked = {}
+    for handle, entry in (reading or {}).items():
+        if handle not in to_system or not isinstance(entry, dict):
+            continue
+        seconds = entry.get("seconds", 0)
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not math.isfinite(seconds):
+            continue
+        checked[str(to_system[handle])] = {
+            "seconds": round(min(max(float(seconds), 0.0), MAX_READING_SECONDS), 1),
+            "opened": entry.get("opened") is True, "read_to_end": entry.get("read_to_end") is True}
+    if checked:
+        for handle in shown_handles:
+            checked.setdefault(str(to_system[handle]), {"seconds": 0.0, "opened": False, "read_to_end": False})
+    return checked
+
+
 @dataclass
 class Submission:
     assignment: Assignment
     created: bool  # False when this repeated an earlier submission (nothing new was stored)
 
 
-def submit_ranking(assignment, rankings, *, rationale="", criteria=None, now=None):
-    """Store the annotator's rankings (one per criterion) for an assignment, exactly once.
+def submit_ranking(assignment, rankings, *, rationale="", criteria=None, reading=None, now=None):
+    """Store the annotator's rankings (one per criterion) for an assignment, exactly once, with how
+    the screen was read (`reading`, as the browser reported it by handle; see check_reading).
 
     A repeated submission returns the first one's result. A submission after the lease expired
     is kept when the item's quota still allows; otherwise it is refused and nothing is written
@@ -324,14 +326,14 @@ def submit_ranking(assignment, rankings, *, rationale="", criteria=None, now=Non
     """
     now = now or timezone.now()
     try:
-        return _submit(assignment, rankings, rationale, criteria, now)
+        return _submit(assignment, rankings, rationale, criteria, reading, now)
     except IntegrityError:
         # Only an imported ranking under the same label can collide; it is never overwritten.
         raise AssignmentRefused(_("A ranking of this item under your name is already stored."),
                                 "duplicate") from None
 
 
-def _submit(assignment, rankings, rationale, criteria, now):
+def _submit(assignment, rankings, rationale, criteria, reading, now):
     late_refused = False
     with transaction.atomic():
         # of=self: lock the assignment only, never the study row that every submission shares.
@@ -353,7 +355,7 @@ def _submit(assignment, rankings, rationale, criteria, now):
                 assignment.save(update_fields=["status"])
                 late_refused = True
         if not late_refused:
-            _store_rankings(assignment, study, criteria, groups, rationale, now)
+            _store_rankings(assignment, study, criteria, groups, rationale, reading, now)
     if late_refused:
         raise AssignmentRefused(
             _("Your time for this item ran out and it has since been ranked by enough other annotators, "
@@ -361,7 +363,7 @@ def _submit(assignment, rankings, rationale, criteria, now):
     return Submission(assignment, created=True)
 
 
-def _store_rankings(assignment, study, criteria, groups, rationale, now):
+def _store_rankings(assignment, study, criteria, groups, rationale, reading, now):
     system_of = dict(Response.objects.filter(pk__in=assignment.handles.values()).order_by()
                      .values_list("pk", "system_id"))
     to_system = {handle: system_of.get(pk) for handle, pk in assignment.handles.items()}
@@ -385,14 +387,16 @@ def _store_rankings(assignment, study, criteria, groups, rationale, now):
     assignment.submitted_at = now
     assignment.seconds = seconds
     assignment.rationale = (rationale or "").strip()[:MAX_RATIONALE_CHARS]
-    assignment.save(update_fields=["status", "submitted_at", "seconds", "rationale"])
+    assignment.reading = check_reading(reading, to_system, assignment.shown_handles)
+    assignment.save(update_fields=["status", "submitted_at", "seconds", "rationale", "reading"])
     Item.objects.filter(pk=assignment.item_id).update(rankings_done=F("rankings_done") + 1)
 
 
 # --- Skip and flag ---------------------------------------------------------------------------
 
 def skip_assignment(assignment):
-    """The annotator passes on this item; it returns to the pool for others (never to them)."""
+    """The annotator passes on this item; it returns to the pool for others, and to them once
+    nothing new is left (see _lease_skipped)."""
     return _release(assignment, Assignment.Status.SKIPPED, "")
 
 

@@ -23,12 +23,13 @@ from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
 
 from annotations.formatting import csv_cell, markdown
 from annotations.models import Assignment, CrowdParticipant, CrowdPlatform, Item, Membership, Response, Study
-from annotations.studies.selectors import researcher_study
+from annotations.studies.selectors import question_answered, researcher_study
 
 from . import services
 from .forms import AnnotationSettingsForm, AttentionCheckForm, SignUpForm
 from .selectors import (
-    annotator_progress, annotator_study, crowd_participants, has_active_assignment, study_criteria, study_progress,
+    annotator_progress, annotator_study, crowd_participants, has_active_assignment, has_work,
+    skipped_waiting, study_criteria, study_progress,
 )
 
 LOGIN_BACKEND = "django.contrib.auth.backends.ModelBackend"
@@ -118,7 +119,18 @@ def instructions_html(text):
     return markdown(text)
 
 
-def _screen(request, study, *, criteria=None, status=200):
+@lru_cache(maxsize=512)
+def _text_html(text):
+    return markdown(text)
+
+
+def shown_text(study, text):
+    """A post or response as the study shows it: exactly as uploaded (the template keeps its
+    whitespace), or with render_markdown through the same sanitiser as the instructions."""
+    return {"html": _text_html(text)} if study.render_markdown else {"plain": text}
+
+
+def _screen(request, study, *, criteria=None, status=200, notice=""):
     """The ranking screen for the annotator's current or next item, or a way to the done page."""
     try:
         current = services.next_assignment(study, request.user)
@@ -135,14 +147,19 @@ def _screen(request, study, *, criteria=None, status=200):
     for i, handle in enumerate(current.shown_handles):
         letter, text = services.LETTERS[i], texts.get(current.handles[handle], "")
         # Worked out once per card here rather than once per card and criterion in the template.
-        cards.append({"handle": handle, "letter": letter, "text": text,
+        cards.append({"handle": handle, "letter": letter, "text": shown_text(study, text),
                       "snippet": Truncator(text).chars(60),
                       "title": _("Response %(letter)s") % {"letter": letter},
                       "not_placed": _("Response %(letter)s, not placed") % {"letter": letter}})
+    prompt = current.item.prompt
     context = {
-        "study": study, "assignment": current, "prompt": current.item.prompt, "cards": cards,
+        "study": study, "assignment": current, "prompt": shown_text(study, prompt),
+        "prompt_gist": Truncator(" ".join(prompt.split())).chars(140), "cards": cards,
+        "panes": [{"index": 0, "card": cards[0] if cards else None},
+                  {"index": 1, "card": cards[1] if len(cards) > 1 else None}],
+        "shelf": cards[2:],
         "criteria": criteria if criteria is not None else study_criteria(study),
-        "progress": annotator_progress(study, request.user),
+        "progress": annotator_progress(study, request.user), "notice": notice,
         "instructions": instructions_html(study.instructions), "strings": _script_strings(),
     }
     template = "annotating/partials/screen.html" if request.htmx else "annotating/work.html"
@@ -158,6 +175,10 @@ def _script_strings():
         "tied": _("Response %(letter)s, place %(position)s, tied with the one above"),
         "hide": _("Hide ranking"),
         "show": _("Show ranking"),
+        "response": _("Response %(letter)s"),
+        "opened": _("Response %(letter)s, opened"),
+        "read": _("Response %(letter)s, read to the end"),
+        "question": _("Now ranking: %(criterion)s"),
     }
 
 
@@ -178,10 +199,10 @@ def _refused(request, study, exc):
     return redirect("annotate_work", study.slug)
 
 
-def _act(request, study, action, criteria=None):
+def _act(request, study, action, criteria=None, notice=""):
     """Run a submit, skip or flag on the annotator's own assignment: another's (or a missing one)
-    is a 404, a refusal is shown in place. Then htmx gets the next screen in place; a plain POST a
-    redirect."""
+    is a 404, a refusal is shown in place. Then htmx gets the next screen in place (with `notice`
+    said above it); a plain POST a redirect."""
     try:
         action()
     except Assignment.DoesNotExist:
@@ -189,7 +210,9 @@ def _act(request, study, action, criteria=None):
     except services.AssignmentRefused as exc:
         return _refused(request, study, exc)
     if request.htmx:
-        return _screen(request, study, criteria=criteria)
+        return _screen(request, study, criteria=criteria, notice=notice)
+    if notice:
+        messages.info(request, notice)
     return redirect("annotate_work", study.slug)
 
 
@@ -202,7 +225,7 @@ def submit(request, slug, public_id):
     rankings = services.rankings_from_form(criteria, request.POST)
     return _act(request, study, lambda: services.submit_ranking(
         _own(request, study, public_id), rankings, rationale=request.POST.get("rationale", ""),
-        criteria=criteria), criteria)
+        criteria=criteria, reading=services.reading_from_form(request.POST)), criteria)
 
 
 @transaction.non_atomic_requests
@@ -210,7 +233,8 @@ def submit(request, slug, public_id):
 @require_POST
 def skip(request, slug, public_id):
     study = annotator_study(request.user, slug)
-    return _act(request, study, lambda: services.skip_assignment(_own(request, study, public_id)))
+    return _act(request, study, lambda: services.skip_assignment(_own(request, study, public_id)),
+                notice=_("Skipped. The item comes back after the others, so you can still rank it later."))
 
 
 @transaction.non_atomic_requests
@@ -228,13 +252,15 @@ def done(request, slug):
     """Nothing left for this annotator: thanks, and the completion code or link for crowd platforms."""
     study = annotator_study(request.user, slug)
     progress = annotator_progress(study, request.user)
-    remaining = services.has_work(study, request.user)
+    remaining = has_work(study, request.user)  # the home page's Continue asks the same question
+    skipped = skipped_waiting(study, request.user) if remaining else 0
     finished = not remaining and progress.done > 0
     if finished:
         membership = Membership.objects.get(study=study, user=request.user)
         services.complete_membership(membership)
     return render(request, "annotating/done.html", {
-        "study": study, "progress": progress, "remaining": remaining, "finished": finished})
+        "study": study, "progress": progress, "remaining": remaining, "finished": finished, "skipped": skipped,
+        "answered": not remaining and question_answered(study)})
 
 
 # --- Researchers: progress, invitations, crowd settings, attention checks --------------------------

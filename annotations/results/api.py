@@ -13,8 +13,10 @@ from rest_framework.views import APIView
 
 import orjson
 
+from annotations.models import FileJob
+from annotations.studies.api import JOB_ACCEPTED, JOB_LOCATION, job_accepted
 from annotations.studies.selectors import researcher_study
-from annotations.studies.serializers import UploadRejectedSerializer
+from annotations.studies.serializers import FileJobSerializer, UploadRejectedSerializer
 
 from . import exports, services
 from .figures import Options
@@ -60,19 +62,24 @@ class RankingsView(APIView):
     @extend_schema(request={"multipart/form-data": RankingFileSerializer},
                    responses={201: RankingImportSummarySerializer,
                               200: OpenApiResponse(RankingImportSummarySerializer, "nothing changed"),
+                              202: JOB_ACCEPTED,
                               400: UploadRejectedSerializer, 409: UploadRejectedSerializer,
-                              413: UploadRejectedSerializer})
+                              413: UploadRejectedSerializer},
+                   parameters=[JOB_LOCATION])
     def post(self, request, slug):
         """Import rankings collected elsewhere (all or nothing). 201 when something was stored,
-        200 when every ranking was already stored identically; 400 lists every located problem."""
+        200 when every ranking was already stored identically; 400 lists every located problem.
+        A file larger than EVALSITE_BACKGROUND_BYTES answers 202 with a job to poll."""
         study = researcher_study(request.user, slug)
         form = RankingFileSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         upload = form.validated_data["file"]
         try:
-            summary = services.import_rankings(study, upload, filename=upload.name, user=request.user)
+            summary = services.upload_rankings(study, upload, user=request.user)
         except services.UploadRejected as exc:
             return APIResponse(exc.as_dict(), status=exc.status)
+        if isinstance(summary, FileJob):
+            return job_accepted(request, summary)
         return APIResponse(summary.as_dict(),
                            status=status.HTTP_201_CREATED if summary.changed else status.HTTP_200_OK)
 
@@ -85,6 +92,19 @@ class RankingsExportView(APIView):
         """Every ranking of the study as JSONL, in the import format, annotators pseudonymised
         (annotator-1, annotator-2, ... in order of their first ranking)."""
         return exports.rankings_response(researcher_study(request.user, slug))
+
+    def get_renderers(self):
+        if self.request is not None and self.request.method == "POST":
+            return [JSONRenderer()]
+        return super().get_renderers()
+
+    @extend_schema(request=None, responses={202: OpenApiResponse(FileJobSerializer, "the export is being written")},
+                   parameters=[JOB_LOCATION])
+    def post(self, request, slug):
+        """Prepare the same JSONL export as a file that a worker writes: 202 with a job to poll; once
+        it is done its `download` names the file (kept EVALSITE_EXPORT_KEEP_HOURS hours)."""
+        study = researcher_study(request.user, slug)
+        return job_accepted(request, services.start_rankings_export(study, user=request.user))
 
 
 class LeaderboardView(APIView):
@@ -110,7 +130,13 @@ class LeaderboardView(APIView):
     )
     def get(self, request, slug):
         """The leaderboard, per criterion: Win@1 with 95 % intervals, Win@k, mean rank, Bradley-Terry,
-        rank intervals, significance groups, pairwise win rates, agreement and position bias."""
+        rank intervals, significance groups, pairwise win rates, agreement and position bias; how many
+        rankings hold the leader up (`robustness`, `robustness_method`: greedy removal confirmed by
+        recomputing); the tie model (`tie_model`: Plackett-Luce with tie parameters, Turner et al.
+        2020; `tie_parameters`, `tie_share_equal`, per system `pl_ties_worth`); and `stop_signal`:
+        is #1 separated from #2, by an anytime-valid confidence sequence (betting, Waudby-Smith &
+        Ramdas 2024; `name`, `method`), with the `forecast` of more items, rankings and
+        annotator-hours. Top level: `stop_when_answered` and `question_answered`."""
         study = researcher_study(request.user, slug)
         options = Options.from_query(request.query_params)
         file_format = request.accepted_renderer.format

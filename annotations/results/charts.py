@@ -9,6 +9,8 @@ from annotations.formatting import percent
 WIDTH = 540
 LABEL_W = 150  # room for system names left of a plot
 ROW_H = 26
+# Value labels are 11 px text: about this wide per character (digits, space, "%"), a bit generous.
+VALUE_CHAR_W = 7
 # Shares of 1st, 2nd, ... place: dark to light, readable as "better is darker".
 PLACE_COLOURS = ["#1d3f8f", "#2f5bd3", "#5b82e0", "#8aa7ea", "#b5c8f2", "#d6e0f7", "#e7ecf8",
                  "#eef1f8", "#f2f4f9", "#f5f6fa", "#f7f8fb", "#f9fafc"]
@@ -47,20 +49,31 @@ def win1_chart(board):
     def x(v):
         return round(LABEL_W + v / xmax * plot_w, 1)
 
+    chance_x = x(chance) if board["chance_win1"] else None
+
+    def label_x(hi, label):
+        """Right of the whisker; where the label would cross the chance line, right of the line."""
+        start = x(hi) + 6
+        end = start + len(label) * VALUE_CHAR_W
+        if chance_x is not None and start - 4 <= chance_x <= end + 4:
+            start = chance_x + 5
+        return round(start, 1)
+
     out = []
     for i, s in enumerate(rows):
         ci = s["win1_ci"] or [s["win1"], s["win1"]]
+        label = percent(s["win1"], 1)
         out.append({"name": s["system"], "short": _short(s["system"]), "y": top + i * ROW_H + ROW_H / 2,
                     "text_y": top + i * ROW_H + ROW_H / 2 + 4, "cap0": top + i * ROW_H + ROW_H / 2 - 5,
                     "cap1": top + i * ROW_H + ROW_H / 2 + 5, "x": x(s["win1"]),
-                    "lo": x(ci[0]), "hi": x(ci[1]), "label": percent(s["win1"], 1), "label_x": x(ci[1]) + 6,
+                    "lo": x(ci[0]), "hi": x(ci[1]), "label": label, "label_x": label_x(ci[1], label),
                     "title": f"{s['system']}: Win@1 {percent(s['win1'], 1)}, 95 % interval "
                              f"{percent(ci[0], 1)} to {percent(ci[1], 1)}"})
     bottom = top + len(rows) * ROW_H
     return {"width": WIDTH, "height": bottom + 40, "rows": out, "top": top, "bottom": bottom,
             "tick_y": bottom + 15, "chance_y": bottom + 31,
             "x0": LABEL_W, "x1": LABEL_W + plot_w, "name_x": LABEL_W - 8, "ticks": _ticks(xmax, LABEL_W, plot_w),
-            "chance": {"x": x(chance), "label": f"chance {percent(chance, 1)}"} if board["chance_win1"] else None}
+            "chance": {"x": chance_x, "label": f"chance {percent(chance, 1)}"} if chance_x is not None else None}
 
 
 def rank_distribution(board):
@@ -216,3 +229,46 @@ def charts(board):
         "position": position_bias(board["position_bias"]),
         "top1": top1(board["agreement"]),
     }
+
+
+def _signed(value):
+    return f"{value * 100:+.0f}" if value else "0"
+
+
+def confidence_sequence(signal):
+    """The stop signal's confidence sequence over items: the band of plausible mean Win@1
+    differences of #1 over #2 after each item, the running mean, and zero (no difference).
+    The band leaving zero is the signal; it only narrows."""
+    path = signal.get("path")
+    if not path or not path["items"]:
+        return None
+    width, height, left, right, top, bottom = WIDTH, 190, 52, WIDTH - 16, 12, 150
+    n_max = max(path["items"][-1], 2)
+    lows, highs = path["lower"], path["upper"]
+    # The y axis spans the band after the first few items (the first ones are near [-1, 1]).
+    start = min(len(lows) - 1, max(0, len(lows) // 10))
+    span = max(max(abs(v) for v in lows[start:] + highs[start:]), 0.05)
+    ymax = min(1.0, math.ceil(span * 1.1 * 20) / 20)
+
+    def x(n):
+        return round(left + (n - 1) / (n_max - 1) * (right - left), 1)
+
+    def y(v):
+        v = max(-ymax, min(ymax, v))
+        return round(top + (ymax - v) / (2 * ymax) * (bottom - top), 1)
+
+    items = path["items"]
+    upper = [f"{x(n)},{y(v)}" for n, v in zip(items, highs)]
+    lower = [f"{x(n)},{y(v)}" for n, v in zip(items, lows)]
+    band = " ".join(upper + lower[::-1])
+    mean = " ".join(f"{x(n)},{y(v)}" for n, v in zip(items, path["mean"]))
+    ticks = [{"y": y(v), "text_y": round(y(v) + 4, 1), "label": _signed(v)}
+             for v in (ymax, ymax / 2, 0.0, -ymax / 2, -ymax)]
+    x_ticks = sorted({1, max(1, n_max // 2), n_max})
+    stopped = signal.get("stopped_at")
+    return {"width": width, "height": height, "left": left, "right": right, "top": top, "bottom": bottom,
+            "band": band, "mean": mean, "zero_y": y(0.0), "ticks": ticks, "tick_x": left - 6,
+            "x_ticks": [{"x": x(n), "label": f"{n:,}"} for n in x_ticks], "axis_y": bottom + 16,
+            "title_y": bottom + 34, "middle": round((left + right) / 2, 1),
+            "stop": {"x": x(stopped), "label": f"separated after {stopped:,} items"} if stopped else None}
+

@@ -8,7 +8,7 @@ import re
 import orjson
 from django.http import HttpResponse, StreamingHttpResponse
 
-from annotations.formatting import counted, csv_cell, percent
+from annotations.formatting import counted, csv_cell, percent, rounded
 from annotations.models import Pseudonyms, Ranking, System, pseudonyms
 
 from . import rankings_io
@@ -26,7 +26,8 @@ FORMATS = {
 def document(study, snapshot):
     """The JSON download: per criterion every figure, plus how it was computed.
 
-    Annotators appear as 'annotator-1', ... (the same names as in the rankings export).
+    Annotators appear as 'annotator-1', ... (the same names as in the rankings export). Every
+    download is written from this document, its figures rounded here (formatting.rounded).
     """
     data = snapshot.data
     alias = pseudonyms(data["annotators"])
@@ -35,9 +36,13 @@ def document(study, snapshot):
         board = dict(criterion["leaderboard"])
         board["annotators"] = [{**row, "annotator": alias.get(row["annotator"], row["annotator"])}
                                for row in board["annotators"]]
+        if board.get("robustness"):
+            board["robustness"] = {**board["robustness"], "removed": [
+                {**row, "annotator": alias.get(row["annotator"], row["annotator"])}
+                for row in board["robustness"]["removed"]]}
         criteria[criterion["name"]] = {"label": criterion["label"], "description": criterion["description"],
-                                       **board}
-    return {
+                                       **board, "stop_signal": criterion.get("stop_signal")}
+    return rounded({
         "study": {"slug": study.slug, "title": study.title},
         "computed_at": snapshot.computed_at.isoformat(),
         "rankings_count": data["rankings_count"],
@@ -48,8 +53,10 @@ def document(study, snapshot):
         "exclude_failed_attention": data["exclude_failed_attention"],
         "attention_min_pass_rate": data["attention_min_pass_rate"],
         "excluded_annotators": [alias[label] for label in data["excluded_annotators"]],
+        "stop_when_answered": study.stop_when_answered,
+        "question_answered": data.get("question_answered"),
         "criteria": criteria,
-    }
+    })
 
 
 def render(study, snapshot, file_format):
@@ -209,13 +216,19 @@ def export_rankings(study):
     names = dict(System.objects.filter(study=study).values_list("id", "name"))
     rows = (Ranking.objects.filter(study=study).order_by("id")
             .values_list("item__external_id", "annotator_label", "criterion__name", "ranking",
-                         "display_order", "seconds", "attention_passed"))
+                         "display_order", "seconds", "attention_passed", "assignment__reading"))
     aliases = Pseudonyms()  # rows come in stored order: numbered by each annotator's first ranking
-    for item, label, criterion, ranking, display, seconds, attention in rows.iterator(chunk_size=10_000):
+    for item, label, criterion, ranking, display, seconds, attention, reading in rows.iterator(chunk_size=10_000):
         alias = aliases[label]
         yield rankings_io.dumps(rankings_io.RankingRow(
             0, item, alias, criterion, tuple(tuple(names[s] for s in group) for group in ranking),
-            None if display is None else tuple(names[s] for s in display), seconds, attention))
+            None if display is None else tuple(names[s] for s in display), seconds, attention,
+            _reading_by_name(reading, names)))
+
+
+def _reading_by_name(reading, names):
+    """An assignment's reading (system id -> how it was read) under the systems' names; None if none."""
+    return {names[int(s)]: entry for s, entry in reading.items() if int(s) in names} if reading else None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -8,10 +8,12 @@ from typing import NamedTuple
 
 import orjson
 
-from annotations.studies.ingest import RowError, field_errors, iter_json_lines
+from django.conf import settings
+
+from annotations.studies.ingest import Limits, RowError, field_errors, iter_json_lines
 
 REQUIRED_FIELDS = ("item_id", "annotator", "criterion", "ranking")
-OPTIONAL_FIELDS = ("display_order", "seconds", "attention_passed")
+OPTIONAL_FIELDS = ("display_order", "seconds", "attention_passed", "reading")
 ALLOWED_FIELDS = REQUIRED_FIELDS + OPTIONAL_FIELDS
 MAX_ANNOTATOR_CHARS = 200  # Ranking.annotator_label
 MAX_NAME_CHARS = 200
@@ -28,6 +30,9 @@ class RankingRow(NamedTuple):
     display_order: tuple | None = None
     seconds: float | None = None
     attention_passed: bool | None = None
+    # How the screen was read (exported from the site; an import keeps no reading):
+    # system name -> {"seconds": float, "opened": bool, "read_to_end": bool}
+    reading: dict | None = None
 
     def record(self):
         """The JSONL object for this ranking (optional fields only when known)."""
@@ -39,6 +44,8 @@ class RankingRow(NamedTuple):
             out["seconds"] = self.seconds
         if self.attention_passed is not None:
             out["attention_passed"] = self.attention_passed
+        if self.reading:
+            out["reading"] = self.reading
         return out
 
 
@@ -113,6 +120,9 @@ def validate_record(line, record):
     attention = record.get("attention_passed")
     if attention is not None and not isinstance(attention, bool):
         errors.append(RowError(line, f"must be true, false or null, not {_kind(attention)}", "attention_passed"))
+    if record.get("reading") is not None and not isinstance(record["reading"], dict):
+        errors.append(RowError(line, f"must be an object (system name -> how it was read), not "
+                                     f"{_kind(record['reading'])}", "reading"))
     if errors:
         return errors
     return RankingRow(line, clean["item_id"], clean["annotator"], clean["criterion"], ranking,
@@ -164,12 +174,16 @@ def _ranking(line, value):
     return tuple(groups), []
 
 
-def read_rankings(fileobj):
+def read_rankings(fileobj, max_row_bytes=None):
     """Yield RankingRow or RowError for every line of a binary JSONL file, plus cross-line errors
-    (the same item, criterion and annotator twice in one file)."""
+    (the same item, criterion and annotator twice in one file). A line longer than max_row_bytes
+    (by default the outputs' EVALSITE_MAX_ROW_BYTES) is reported and skipped unread."""
+    if max_row_bytes is None:
+        max_row_bytes = Limits(settings.EVALSITE_MAX_TEXT_CHARS, settings.EVALSITE_MAX_REASONING_CHARS,
+                               settings.EVALSITE_MAX_ROW_BYTES).max_row_bytes
     seen = {}
     rows = errors = 0
-    for parsed in iter_json_lines(fileobj, EXAMPLE):
+    for parsed in iter_json_lines(fileobj, EXAMPLE, max_row_bytes):
         if isinstance(parsed, RowError):
             errors += 1
             yield parsed

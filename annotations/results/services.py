@@ -3,21 +3,25 @@ stored, refreshed) and the public read-only link.
 """
 import logging
 import secrets
+import tempfile
 from dataclasses import asdict, dataclass
 
 import psycopg
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
-from django.dispatch import Signal
+from django.db.models.signals import post_save
+from django.dispatch import Signal, receiver
 from django.utils import timezone
 
 from annotations.db import bulk_insert
-from annotations.models import Criterion, Item, LeaderboardSnapshot, Ranking, Response, System
-from annotations.studies import ingest
+from annotations.models import (
+    Assignment, Criterion, FileJob, Item, LeaderboardSnapshot, Ranking, Response, Study, System,
+)
+from annotations.studies import file_jobs, ingest
 from annotations.studies.ingest import UploadRejected
 
-from . import rankings_io
+from . import exports, rankings_io
 from .figures import DEFAULT, compute
 from .selectors import figures_state, snapshot, snapshot_keys
 
@@ -109,6 +113,18 @@ def schedule_refresh(study, options=None, state=None):
     return True
 
 
+@receiver(post_save, sender=Assignment)
+def _ranking_submitted(sender, instance, update_fields=None, **kwargs):
+    """A study that stops when its question is answered must see its stop signal without anyone
+    opening the leaderboard: each submission refreshes its default leaderboard (after commit, on a
+    worker; a refresh that finds it fresh does nothing)."""
+    if instance.status != Assignment.Status.SUBMITTED or (update_fields and "status" not in update_fields):
+        return
+    study = Study.objects.filter(pk=instance.study_id, stop_when_answered=True).first()
+    if study is not None:
+        schedule_refresh(study, DEFAULT, state=("submitted", instance.pk))
+
+
 @dataclass
 class Board:
     """What a page shows: a snapshot (maybe stale, then `refreshing`), or nothing yet."""
@@ -164,6 +180,9 @@ class RankingImportSummary:
         return asdict(self)
 
 
+RANKINGS_FILE = "the JSONL file that holds the rankings"
+
+
 def import_rankings(study, fileobj, *, filename="", user=None):
     """Load one JSONL file of rankings made elsewhere into a study, all or nothing.
 
@@ -172,7 +191,7 @@ def import_rankings(study, fileobj, *, filename="", user=None):
     refused (rankings are never overwritten). Ties are accepted whatever the study's setting:
     they are data recorded elsewhere, and the statistics define them.
     """
-    ingest.check_file_size(fileobj, "the JSONL file that holds the rankings", settings.EVALSITE_MAX_UPLOAD_BYTES)
+    ingest.check_file_size(fileobj, RANKINGS_FILE, settings.EVALSITE_MAX_UPLOAD_BYTES)
     check = _RankingCheck(study)
     rows, errors, truncated = [], [], False
     for result in rankings_io.read_rankings(fileobj):
@@ -203,6 +222,57 @@ def import_rankings(study, fileobj, *, filename="", user=None):
         # when someone next looks.
         schedule_refresh(study)
     return summary
+
+
+def upload_rankings(study, upload, *, user=None):
+    """A rankings file from the web or the API: imported now (a RankingImportSummary) when it is at
+    most EVALSITE_BACKGROUND_BYTES, else stored and handed to a worker (a FileJob)."""
+    if not file_jobs.in_background(upload):
+        return import_rankings(study, upload, filename=upload.name, user=user)
+    ingest.check_file_size(upload, RANKINGS_FILE, settings.EVALSITE_MAX_UPLOAD_BYTES)
+    return file_jobs.start(study, FileJob.Kind.RANKINGS_IMPORT, user=user, upload=upload)
+
+
+def run_rankings_import(job_id):
+    """The worker's side of a large import: import_rankings on the stored file."""
+    def work(job):
+        with file_jobs.input_file(job) as fileobj:
+            return import_rankings(job.study, fileobj, filename=job.filename, user=job.created_by).as_dict()
+
+    return file_jobs.run(job_id, FileJob.Kind.RANKINGS_IMPORT, work)
+
+
+def start_rankings_export(study, *, user=None):
+    """Prepare the rankings export (the same JSONL as the streamed download) as a file a worker
+    writes; old export files are cleared out first (file_jobs.sweep_files)."""
+    file_jobs.sweep_files()
+    return file_jobs.start(study, FileJob.Kind.RANKINGS_EXPORT, user=user, options={"format": "jsonl"},
+                           filename=exports_filename(study))
+
+
+def exports_filename(study):
+    return f"{study.slug}-rankings.jsonl"
+
+
+def run_rankings_export(job_id):
+    """The worker's side of a prepared export: exports.export_rankings written to a file, progress
+    as rows written of the study's rankings; a newer export replaces the study's older files."""
+    def work(job):
+        total = Ranking.objects.filter(study=job.study).count()
+        progress = file_jobs.Progress(job)
+        rows = 0
+        with tempfile.TemporaryFile() as out:
+            for line in exports.export_rankings(job.study):
+                out.write(line)
+                rows += 1
+                progress(rows, total)
+            file_jobs.store_output(job, out, exports_filename(job.study))
+        return {"rows": rows, "size": job.size, "filename": job.filename}
+
+    job = file_jobs.run(job_id, FileJob.Kind.RANKINGS_EXPORT, work)
+    if job is not None and job.status == FileJob.Status.DONE:
+        file_jobs.sweep_files(keep_latest_export=job)
+    return job
 
 
 RANKING_COLUMNS = ["study_id", "item_id", "criterion_id", "annotator_label", "ranking", "display_order",

@@ -11,7 +11,8 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import trigger_client_event
 
 from annotations.formatting import counted
-from annotations.models import Study
+from annotations.models import FileJob, Study, pseudonyms
+from annotations.studies import file_jobs
 from annotations.studies.forms import load_file
 from annotations.studies.selectors import researcher_study
 
@@ -20,10 +21,48 @@ from .figures import DEFAULT, UNIT_HELP, UNIT_LABELS, Options, planned_chance
 from .forms import RankingImportForm
 
 
-def _criteria(board):
-    """Per criterion: its figures, pictures and the groups that cannot be separated."""
+ROBUSTNESS_SHOWN = 5  # removed rankings listed before "show all"
+
+
+def _robustness(lb, alias, public):
+    """How many rankings hold the leader up, with the removed rankings by item and annotator
+    pseudonym (none on the public page); None before robustness was computed."""
+    rob = lb.get("robustness")
+    if not rob or rob.get("leader") is None:
+        return None
+    removed = [{"item": r["item"], "annotator": None if public else alias.get(r["annotator"], r["annotator"])}
+               for r in rob.get("removed", [])]
+    return {**rob, "removed": removed, "first": removed[:ROBUSTNESS_SHOWN], "rest": removed[ROBUSTNESS_SHOWN:],
+            "unlisted": (rob["count"] or 0) - len(removed)}
+
+
+def _ties(lb):
+    """The tie model's parameters in words: per tie order d, how often d equally good responses
+    are all tied (`tie_share_equal`)."""
+    if "tie_model" not in lb:
+        return None
+    shares = lb.get("tie_share_equal") or {}
+    words = {"2": "two", "3": "three", "4": "four", "5": "five", "6": "six"}
+    return {"method": lb["tie_model"],
+            "orders": [{"order": order, "words": words.get(order, order), "share": share,
+                        "delta": (lb.get("tie_parameters") or {}).get(order)}
+                       for order, share in sorted(shares.items(), key=lambda kv: int(kv[0]))],
+            "fitted": any(s.get("pl_ties_worth") is not None for s in lb["systems"])}
+
+
+def _signal(signal):
+    """The stop signal and forecast with its plot; None for a snapshot from before they existed."""
+    if not signal:
+        return None
+    return {**signal, "chart": charts.confidence_sequence(signal) if signal.get("available") else None}
+
+
+def _criteria(board, public=False):
+    """Per criterion: its figures, pictures, the groups that cannot be separated, how many
+    rankings hold the leader up, the tie model and the stop signal."""
     if not board.data:
         return []
+    alias = pseudonyms(board.data.get("annotators", []))
     out = []
     for criterion in board.data["criteria"]:
         lb = criterion["leaderboard"]
@@ -37,6 +76,9 @@ def _criteria(board):
             "inseparable": [group for group in lb["pairwise"]["groups"] if len(group) > 1],
             "shown": [s for s in lb["systems"] if s["n"]],
             "unshown": [s["system"] for s in lb["systems"] if not s["n"]],
+            "robustness": _robustness(lb, alias, public),
+            "ties": _ties(lb),
+            "signal": _signal(criterion.get("stop_signal")),
         })
     return out
 
@@ -45,13 +87,14 @@ def _board_context(study, board, options, *, public=False, poll_url=""):
     data = board.data or {}
     return {
         "study": study, "board": board, "options": options, "public": public, "poll_url": poll_url,
-        "criteria": _criteria(board),
+        "criteria": _criteria(board, public),
         "unit_label": UNIT_LABELS[options.unit],
         "unit_help": UNIT_HELP[options.unit],
         "n_excluded": len(data.get("excluded_annotators", [])),
         "n_failed": len(data.get("failed_attention", [])),
         "excluded": set(data.get("excluded_annotators", [])),
         "planned_chance": planned_chance(study) if board.empty else None,
+        "question_answered": bool(data.get("question_answered")),
     }
 
 
@@ -82,6 +125,17 @@ def leaderboard_page(request, slug):
 
 @login_required
 @require_GET
+def leaderboard_forecast(request, slug):
+    """Each criterion's stop signal and forecast alone (default options), for pages other than
+    the leaderboard to load in place, e.g. the study's progress page."""
+    study = researcher_study(request.user, slug)
+    board = services.current(study, DEFAULT)
+    return render(request, "results/partials/forecasts.html",
+                  {"study": study, "board": board, "criteria": _criteria(board)})
+
+
+@login_required
+@require_GET
 def leaderboard_download(request, slug, file_format):
     study = researcher_study(request.user, slug)
     if file_format not in exports.FORMATS:
@@ -95,8 +149,10 @@ def leaderboard_download(request, slug, file_format):
 def rankings_import(request, slug):
     study = researcher_study(request.user, slug)
     form = RankingImportForm(request.POST, request.FILES)
-    result, rejected, status = load_file(form, lambda upload: services.import_rankings(
-        study, upload, filename=upload.name, user=request.user))
+    result, rejected, status = load_file(form, lambda upload: services.upload_rankings(
+        study, upload, user=request.user))
+    if isinstance(result, FileJob):
+        return _job_started(request, study, result)
     context = {"study": study, "result": result, "rejected": rejected, "import_form": form}
     if request.htmx:
         # htmx swaps only 2xx bodies by default; the errors must show in place, so send 200.
@@ -116,6 +172,61 @@ def rankings_import(request, slug):
 @require_GET
 def rankings_export(request, slug):
     return exports.rankings_response(researcher_study(request.user, slug))
+
+
+@login_required
+@require_POST
+def rankings_export_prepare(request, slug):
+    """Prepare the rankings export as a file that a worker writes (with progress), to download
+    once ready; the streamed download stays as it is."""
+    study = researcher_study(request.user, slug)
+    return _job_started(request, study, services.start_rankings_export(study, user=request.user))
+
+
+def _job_started(request, study, job):
+    # The page shows the job in place (htmx) or on its own page; both poll until it finishes.
+    if request.htmx:
+        return render(request, "results/partials/rankings_job.html", _job_context(study, job))
+    return redirect("rankings_job", slug=study.slug, job_id=job.pk)
+
+
+JOB_KINDS = [FileJob.Kind.RANKINGS_IMPORT, FileJob.Kind.RANKINGS_EXPORT]
+
+
+def _job_context(study, job):
+    """A rankings job's progress, then what the synchronous import shows (the summary or the located
+    refusal), or the prepared export's download link."""
+    context = {"study": study, "job": job, "live": job.status in file_jobs.LIVE,
+               "percent": int(file_jobs.progress(job) * 100)}
+    if job.kind == FileJob.Kind.RANKINGS_EXPORT:
+        context["expired"] = job.status == FileJob.Status.DONE and file_jobs.export_expired(job)
+    elif job.status == FileJob.Status.DONE:
+        context["result"] = services.RankingImportSummary(**job.result)
+    if job.status == FileJob.Status.FAILED:
+        context["rejected"] = file_jobs.refused(job)
+    return context
+
+
+@login_required
+@require_GET
+def rankings_job(request, slug, job_id):
+    study = researcher_study(request.user, slug)
+    job = file_jobs.hand_over(file_jobs.study_job(study, job_id, JOB_KINDS))
+    context = _job_context(study, job)
+    if not request.htmx:
+        return render(request, "results/rankings_job.html", context)
+    response = render(request, "results/partials/rankings_job.html", context)
+    result = context.get("result")
+    if result is not None and result.changed:
+        trigger_client_event(response, "rankings-imported")
+    return response
+
+
+@login_required
+@require_GET
+def rankings_job_download(request, slug, job_id):
+    study = researcher_study(request.user, slug)
+    return file_jobs.file_response(file_jobs.study_job(study, job_id, [FileJob.Kind.RANKINGS_EXPORT]))
 
 
 @login_required
@@ -142,5 +253,8 @@ def public_leaderboard(request, token):
     template = "results/partials/leaderboard_body.html" if request.htmx else "results/public.html"
     response = render(request, template, context)
     response["X-Robots-Tag"] = "noindex"
-    response["Referrer-Policy"] = "no-referrer"  # the token must not leak through links
+    # The token must not leak to other sites through links; "same-origin" keeps it in. Not
+    # "no-referrer": a browser then sends "Origin: null" with the page's own forms, and the CSRF
+    # check refuses them (the language switch answered 403).
+    response["Referrer-Policy"] = "same-origin"
     return response

@@ -7,7 +7,7 @@ from django.db.models import Count, Exists, IntegerField, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 
-from annotations.models import Item, Response, Study, System
+from annotations.models import Item, LeaderboardSnapshot, Response, Study, System
 
 
 def researcher_study(user, slug):
@@ -21,6 +21,17 @@ def researcher_studies(user):
     return (Study.objects.for_researcher(user)
             .annotate(n_items=count_per_study(Item), n_systems=count_per_study(System))
             .select_related("owner"))
+
+
+def question_answered(study):
+    """True when the study stops when its question is answered and its leaderboard says it is:
+    with the default options, every criterion separated its #1 from its #2 (results.figures
+    writes `question_answered` into the snapshot). A snapshot from before the newest rankings
+    counts too: the stop signal is anytime-valid, so stopping at any look is honest. Leasing asks
+    this before it hands out a new item."""
+    if not study.stop_when_answered:
+        return False
+    return LeaderboardSnapshot.objects.filter(study=study, data__question_answered=True).exists()
 
 
 def systems_with_responses(study):

@@ -17,13 +17,17 @@ from django.utils.text import slugify
 from rest_framework.authtoken.models import Token
 
 from annotations.db import bulk_insert, next_ids
-from annotations.models import Criterion, Item, Membership, OutputUpload, Response, ResponseRevision, Study, System
+from annotations.models import (
+    Criterion, FileJob, Item, Membership, OutputUpload, Response, ResponseRevision, Study, System,
+)
 
-from . import ingest
+from . import file_jobs, ingest
 from .ingest import UploadRejected
 from .selectors import systems_with_responses
 
 CHUNK_ROWS = 5000
+# A chunk also ends at this many characters of text, so that long rows keep it a few MB.
+CHUNK_CHARS = 16_000_000
 # What an upload writes per response; the other columns (source 'uploaded', empty metadata, the
 # timestamps) take their database defaults, which saves formatting and parsing them 100,000 times.
 RESPONSE_COLUMNS = ["item_id", "system_id", "text", "reasoning"]
@@ -52,11 +56,17 @@ def parse_criteria(value):
     return criteria
 
 
+# Pages at /studies/<name>/ that a study's own address would hide (annotations/studies/urls.py).
+RESERVED_SLUGS = frozenset({"new", "design"})
+
+
 def check_study(*, slug, title, criteria, responses_per_screen, annotations_per_item, instance=None,
                 attention_min_pass_rate=None):
     errors = {}
     if not slug or slug != slugify(slug):
         errors["slug"] = "use lower-case letters, digits and hyphens only, e.g. 'empathy-pilot'"
+    elif slug in RESERVED_SLUGS:
+        errors["slug"] = f"'{slug}' names a page of the site (/studies/{slug}/); choose another slug"
     elif Study.objects.filter(slug=slug).exclude(pk=getattr(instance, "pk", None)).exists():
         errors["slug"] = f"a study called '{slug}' already exists; choose another slug"
     if not (title or "").strip():
@@ -191,18 +201,13 @@ def import_outputs(study, fileobj, *, filename="", file_format=None, replace=Fal
     same text are left alone; a changed response is refused unless `replace`, and then its old
     text is kept as a ResponseRevision.
     """
-    if study.status == Study.Status.CLOSED:
-        raise UploadRejected([ingest.RowError(None, f"study '{study.slug}' is closed; reopen it "
-                                                    "before adding responses")], status=409)
-    ingest.check_file_size(fileobj, "the file that holds the outputs", settings.EVALSITE_MAX_UPLOAD_BYTES)
+    _check_outputs_file(study, fileobj, file_format)
     if file_format is None:
         head = fileobj.read(4096)
         fileobj.seek(0)
         file_format = ingest.detect_format(filename, head)
-    elif file_format not in ingest.FORMATS:
-        raise UploadRejected([ingest.RowError(None, f"unknown format '{file_format}'; use one of "
-                                                    f"{', '.join(ingest.FORMATS)}")])
-    limits = ingest.Limits(settings.EVALSITE_MAX_TEXT_CHARS, settings.EVALSITE_MAX_REASONING_CHARS)
+    limits = ingest.Limits(settings.EVALSITE_MAX_TEXT_CHARS, settings.EVALSITE_MAX_REASONING_CHARS,
+                           settings.EVALSITE_MAX_ROW_BYTES)
     max_errors = settings.EVALSITE_MAX_REPORTED_ERRORS  # read once: settings are a lazy object
     with transaction.atomic(), _cyclic_gc_paused(), _foreign_keys_checked_per_statement():
         writer = _OutputWriter(study, replace=replace)
@@ -210,6 +215,7 @@ def import_outputs(study, fileobj, *, filename="", file_format=None, replace=Fal
         errors = []
         truncated = False
         chunk = []
+        chunk_chars = 0
         with ingest.ReadAhead(ingest.read_rows(fileobj, file_format, limits)) as results:
             for result in results:
                 if isinstance(result, ingest.RowError):
@@ -219,9 +225,11 @@ def import_outputs(study, fileobj, *, filename="", file_format=None, replace=Fal
                         break
                 else:
                     chunk.append(result)
-                if len(chunk) >= CHUNK_ROWS:
+                    chunk_chars += len(result.prompt) + len(result.response) + len(result.reasoning)
+                if len(chunk) >= CHUNK_ROWS or chunk_chars >= CHUNK_CHARS:
                     errors.extend(writer.write(chunk, dry_run=bool(errors)))
                     chunk = []
+                    chunk_chars = 0
         if chunk and not truncated:
             errors.extend(writer.write(chunk, dry_run=bool(errors)))
         if errors:
@@ -243,6 +251,42 @@ def import_outputs(study, fileobj, *, filename="", file_format=None, replace=Fal
                     system_id__in=writer.empty_systems).exists()):
                 study.figures_changed()  # a system with its first responses joins the leaderboard
         return summary
+
+
+def _check_outputs_file(study, fileobj, file_format):
+    """What can be refused before a line is read: a closed study, an empty or too large file, an
+    unknown format. The request checks these before handing a large file to a worker too."""
+    if study.status == Study.Status.CLOSED:
+        raise UploadRejected([ingest.RowError(None, f"study '{study.slug}' is closed; reopen it "
+                                                    "before adding responses")], status=409)
+    ingest.check_file_size(fileobj, "the file that holds the outputs", settings.EVALSITE_MAX_UPLOAD_BYTES)
+    if file_format is not None and file_format not in ingest.FORMATS:
+        raise UploadRejected([ingest.RowError(None, f"unknown format '{file_format}'; use one of "
+                                                    f"{', '.join(ingest.FORMATS)}")])
+
+
+def upload_outputs(study, upload, *, file_format=None, replace=False, user=None):
+    """An uploaded file of outputs from the web or the API: loaded now (an ImportSummary) when it
+    is at most EVALSITE_BACKGROUND_BYTES, else stored and handed to a worker (a FileJob)."""
+    if not file_jobs.in_background(upload):
+        return import_outputs(study, upload, filename=upload.name, file_format=file_format,
+                              replace=replace, user=user)
+    _check_outputs_file(study, upload, file_format)
+    return file_jobs.start(study, FileJob.Kind.OUTPUTS_UPLOAD, user=user, upload=upload,
+                           options={"file_format": file_format, "replace": bool(replace)})
+
+
+def run_outputs_upload(job_id):
+    """The worker's side of a large upload: import_outputs on the stored file, progress from the
+    bytes read; the job ends done with the summary, or failed with the located problems."""
+    def work(job):
+        with file_jobs.input_file(job) as fileobj:
+            summary = import_outputs(job.study, fileobj, filename=job.filename,
+                                     file_format=job.options.get("file_format"),
+                                     replace=job.options.get("replace", False), user=job.created_by)
+        return summary.as_dict()
+
+    return file_jobs.run(job_id, FileJob.Kind.OUTPUTS_UPLOAD, work)
 
 
 @contextmanager

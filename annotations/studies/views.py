@@ -1,14 +1,15 @@
 """Pages of the loading area: creating a study, its page with coverage and upload, its settings and
 researchers, an item's preview, and a researcher's API token."""
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 from rest_framework.authtoken.models import Token
 
-from annotations.models import Item, Study
+from annotations.models import FileJob, Item, Study
 
-from . import selectors, services
+from . import file_jobs, selectors, services
 from .forms import CollaboratorForm, StudyForm, StudySettingsForm, StudyStatusForm, UploadForm, load_file
 from .selectors import researcher_study
 
@@ -16,7 +17,9 @@ from .selectors import researcher_study
 @login_required
 @permission_required("annotations.add_study", raise_exception=True)
 def study_create(request):
-    form = StudyForm(request.POST or None)
+    # The designer's "Create a study with these settings" arrives here with its cell in the query.
+    planned = _planned(request.GET)
+    form = StudyForm(request.POST or None, initial={k: v for k, v in planned.items() if k != "items"})
     if request.method == "POST" and form.is_valid():
         try:
             study = services.create_study(owner=request.user, **form.cleaned_data)
@@ -26,7 +29,21 @@ def study_create(request):
         else:
             messages.success(request, f"Study “{study.title}” created. Now upload the systems' outputs.")
             return redirect(study)
-    return render(request, "studies/study_form.html", {"form": form})
+    return render(request, "studies/study_form.html", {"form": form, "planned": planned})
+
+
+def _planned(params):
+    """The designer's chosen cell from a query string: whole numbers within the form's bounds only."""
+    bounds = {"responses_per_screen": (2, 12), "annotations_per_item": (1, 100), "items": (1, 100_000)}
+    planned = {}
+    for name, (low, high) in bounds.items():
+        try:
+            value = int(params.get(name, ""))
+        except ValueError:
+            continue
+        if low <= value <= high:
+            planned[name] = value
+    return planned
 
 
 def _detail_context(request, study, **extra):
@@ -37,6 +54,7 @@ def _detail_context(request, study, **extra):
         "uploads": study.uploads.select_related("uploaded_by")[:10],
         "upload_form": extra.pop("upload_form", None) or UploadForm(),
         "status_form": StudyStatusForm(initial={"status": study.status}),
+        "background_bytes": settings.EVALSITE_BACKGROUND_BYTES,
         **extra,
     }
 
@@ -52,9 +70,15 @@ def study_detail(request, slug):
 def study_upload(request, slug):
     study = researcher_study(request.user, slug)
     form = UploadForm(request.POST, request.FILES)
-    result, errors, status = load_file(form, lambda upload: services.import_outputs(
-        study, upload, filename=upload.name, file_format=form.cleaned_data["file_format"] or None,
+    result, errors, status = load_file(form, lambda upload: services.upload_outputs(
+        study, upload, file_format=form.cleaned_data["file_format"] or None,
         replace=form.cleaned_data["replace"], user=request.user))
+    if isinstance(result, FileJob):
+        # A large file: a worker loads it; the page shows its progress, then the same summary.
+        if request.htmx:
+            return render(request, "studies/partials/upload_job.html",
+                          _upload_job_context(study, result, embedded=True))
+        return redirect("upload_job", slug=study.slug, job_id=result.pk)
     if request.htmx:
         context = {"study": study, "result": result, "rejected": errors, "upload_form": form}
         if result is not None:
@@ -66,6 +90,31 @@ def study_upload(request, slug):
     return render(request, "studies/study_detail.html",
                   _detail_context(request, study, result=result, rejected=errors, upload_form=form),
                   status=status)
+
+
+def _upload_job_context(study, job, *, embedded=False):
+    """A large upload's progress, then what the synchronous upload shows: the summary (and, on the
+    study page, the refreshed coverage and history) or the located refusal."""
+    context = {"study": study, "job": job, "embedded": embedded, "live": job.status in file_jobs.LIVE,
+               "percent": int(file_jobs.progress(job) * 100)}
+    if job.status == FileJob.Status.DONE:
+        context["result"] = services.ImportSummary(**job.result)
+        if embedded:
+            context.update(refresh=True, overview=selectors.study_overview(study),
+                           uploads=study.uploads.select_related("uploaded_by")[:10])
+    elif job.status == FileJob.Status.FAILED:
+        context["rejected"] = file_jobs.refused(job)
+    return context
+
+
+@login_required
+@require_GET
+def upload_job(request, slug, job_id):
+    study = researcher_study(request.user, slug)
+    job = file_jobs.hand_over(file_jobs.study_job(study, job_id, [FileJob.Kind.OUTPUTS_UPLOAD]))
+    context = _upload_job_context(study, job, embedded=bool(request.htmx) and request.GET.get("in") == "study")
+    template = "studies/partials/upload_job.html" if request.htmx else "studies/upload_job.html"
+    return render(request, template, context)
 
 
 @login_required

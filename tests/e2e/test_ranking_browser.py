@@ -1,6 +1,6 @@
 """The ranking screen in a real browser (Debian's chromium, headless, through Playwright): log in,
 rank by dragging, rank with the keyboard alone, submit, see progress move, reload and resume;
-the layout at desktop and phone widths, in English and Chinese."""
+the layout at desktop and phone widths, in English and Chinese. (Long texts: test_reading_screen.)"""
 import os
 import shutil
 
@@ -68,9 +68,47 @@ def annotator_page(browser, site, viewport=DESKTOP, locale=None):
 
 
 def drag_to_end(token, ranked):
-    """Drag a letter to just below the ranking's last entry (where a person would drop it)."""
+    """Drag a letter to the end of the ranking's row, after its last entry (where a person would drop it).
+
+    With the mouse, as a person does: press on the letter, move in steps to just right of the last
+    placed letter (Sortable appends what is dropped past the last one), release. (Locator.drag_to
+    re-checks its drop point after the ranking row has grown under the pointer, and then finds the
+    tray there instead.)"""
+    page = token.page
+    token.scroll_into_view_if_needed()
+    ranked.scroll_into_view_if_needed()
+    start = token.bounding_box()
+    tokens = ranked.locator(".token")
     box = ranked.bounding_box()
-    token.drag_to(ranked, target_position={"x": box["width"] / 2, "y": box["height"] - 3})
+    if tokens.count():
+        last = tokens.last.bounding_box()
+        x, y = last["x"] + last["width"] + 6, last["y"] + last["height"] / 2
+        if x > box["x"] + box["width"] - 10:  # the row is full: past the last letter, in the row's bottom corner
+            x, y = box["x"] + box["width"] - 6, box["y"] + box["height"] - 2
+    else:
+        x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(start["x"] + start["width"] / 2, start["y"] + start["height"] / 2)
+    page.mouse.down()
+    # Along the row's right edge, then in: the pointer passes over no placed letter on its way.
+    page.mouse.move(box["x"] + box["width"] - 6, start["y"] + start["height"] / 2, steps=8)
+    page.mouse.move(x, y, steps=12)
+    page.mouse.move(x + 1, y, steps=2)
+    page.mouse.up()
+    page.wait_for_timeout(200)  # Sortable's 120 ms animation
+
+
+def drag_before(token, other):
+    """Drag a placed letter onto the left part of another, in steps, as a person moves the mouse."""
+    page = token.page
+    start, end = token.bounding_box(), other.bounding_box()
+    # On the letter itself, not on its = or x buttons.
+    page.mouse.move(start["x"] + 10, start["y"] + start["height"] / 2)
+    page.mouse.down()
+    row_y = end["y"] + end["height"] / 2
+    page.mouse.move(end["x"] + 3, row_y, steps=1)
+    page.mouse.move(end["x"] + 2, row_y, steps=1)
+    page.mouse.up()
+    page.wait_for_timeout(200)
 
 
 def stored(criterion):
@@ -93,7 +131,8 @@ def test_rank_by_dragging_submit_and_see_progress(browser, site):
     for letter in "DBEAC":
         drag_to_end(overall.locator(f".tray .token[data-letter={letter}]"), overall.locator(".ranked"))
     # reorder inside the ranking by dragging C above B
-    overall.locator(".ranked .token[data-letter=C]").drag_to(overall.locator(".ranked .token[data-letter=B]"))
+    drag_before(overall.locator(".ranked .token[data-letter=C]"), overall.locator(".ranked .token[data-letter=B]"))
+    comforting.scroll_into_view_if_needed()  # the ranking panel scrolls inside itself
     for letter in "ABCDE":
         drag_to_end(comforting.locator(f".tray .token[data-letter={letter}]"), comforting.locator(".ranked"))
     page.click(".rank-actions button.primary")
@@ -104,33 +143,27 @@ def test_rank_by_dragging_submit_and_see_progress(browser, site):
 
 
 def test_rank_with_the_keyboard_alone(browser, site):
+    """As the help (?) says: a letter picks a response, a number sets its place, = ties, [ ] change
+    the question, W writes why, Ctrl+Enter submits. No Tab walk through the page."""
     page = annotator_page(browser, site)
     page.goto(f"{site}/annotate/empathy-demo/work/")
-    for _ in range(40):  # Tab from the top of the page to the first response letter
-        page.keyboard.press("Tab")
-        if page.evaluate("document.activeElement.classList.contains('token')"):
-            break
-    focused = "document.activeElement.dataset.letter"
-    assert page.evaluate(focused) == "A"
-    for criterion in range(2):
-        for _ in range(5):  # Enter places the focused letter last; Tab moves to the next unplaced one
-            page.keyboard.press("Enter")
-            page.keyboard.press("Tab")
-        if criterion == 0:
-            page.keyboard.press("Shift+Tab")  # back to E, the last placed
-            assert page.evaluate(focused) == "E"
-            page.keyboard.press("1")  # E to the top
-            page.keyboard.press("ArrowDown")  # ... then one down, below A
-            page.keyboard.press("=")  # tied with A
-            page.keyboard.press("Tab")
-            page.keyboard.press("Tab")
-            page.keyboard.press("Tab")
-            page.keyboard.press("Tab")  # past B, C, D: the first letter of the next criterion
-    page.keyboard.type("Warm and specific.")  # Tab left the last criterion: the rationale
-    page.keyboard.press("Tab")
-    page.keyboard.press("Enter")  # Submit ranking
+    page.wait_for_function("() => document.getElementById('work') && document.getElementById('work').dataset.ready")
+    for letter, place in zip("abcde", "12345"):  # overall: A..E in order; once complete, on to the next question
+        page.keyboard.press(letter)
+        page.keyboard.press(place)
+    page.keyboard.press("[")  # back to overall
+    page.keyboard.press("e")
+    page.keyboard.press("2")  # E takes place 2; B, who held it, takes E's place 5
+    page.keyboard.press("=")  # E tied with the one above it, A
+    page.keyboard.press("]")
+    for letter, place in zip("abcde", "12345"):
+        page.keyboard.press(letter)
+        page.keyboard.press(place)
+    page.keyboard.press("w")
+    page.keyboard.type("Warm and specific.")
+    page.keyboard.press("Control+Enter")
     playwright_api.expect(page.locator("#progress")).to_contain_text("1 of 30 done")
-    assert stored("overall") == ["AE", "B", "C", "D"]
+    assert stored("overall") == ["AE", "C", "D", "B"]
     assert stored("comforting") == ["A", "B", "C", "D", "E"]
     assert Assignment.objects.get(status="submitted").rationale == "Warm and specific."
     # the next item has the keyboard focus on its title, so the keyboard path goes on
@@ -169,29 +202,30 @@ def test_reload_mid_item_resumes_the_same_item_in_the_same_order(browser, site):
     assert Assignment.objects.count() == 1
 
 
-def test_desktop_layout_cards_side_by_side_and_the_panel_stays_in_reach(browser, site, tmp_path):
+def test_desktop_layout_two_panes_side_by_side_and_the_panel_beside_them(browser, site, tmp_path):
     page = annotator_page(browser, site)
     page.goto(f"{site}/annotate/empathy-demo/work/")
     a = page.locator("#response-A").bounding_box()
     b = page.locator("#response-B").bounding_box()
     assert a["y"] == b["y"] and b["x"] > a["x"] + a["width"]  # side by side
     panel = page.locator(".rank-panel").bounding_box()
-    assert panel["x"] > b["x"]  # the ranking sits to the right of the cards
-    page.locator("#response-E").scroll_into_view_if_needed()
+    assert panel["x"] > b["x"]  # the ranking sits to the right of the texts
+    page.click(".read-strip .tab[data-show=E]")  # one click from the panel
+    e = page.locator("#response-E").bounding_box()
+    assert e is not None and 0 <= e["y"] < DESKTOP["height"]
     panel = page.locator(".rank-panel").bounding_box()
-    assert 0 <= panel["y"] < DESKTOP["height"]  # sticky: still on screen after scrolling down
+    assert 0 <= panel["y"] and panel["y"] + panel["height"] <= DESKTOP["height"]  # whole, on screen
     page.screenshot(path=tmp_path / "desktop.png")
     assert page.evaluate("document.documentElement.scrollWidth") <= DESKTOP["width"]
 
 
-def test_phone_layout_stacks_cards_and_keeps_the_ranking_at_hand(browser, site, tmp_path):
+def test_phone_layout_one_response_at_a_time_and_the_ranking_at_hand(browser, site, tmp_path):
     page = annotator_page(browser, site, viewport=PHONE)
     page.goto(f"{site}/annotate/empathy-demo/work/")
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]  # no sideways scrolling
-    a = page.locator("#response-A").bounding_box()
-    b = page.locator("#response-B").bounding_box()
-    assert b["y"] > a["y"] + a["height"] - 1  # stacked
-    page.locator("#response-C").scroll_into_view_if_needed()
+    assert page.locator("#response-A").is_visible() and not page.locator("#response-B").is_visible()
+    page.click(".pane[data-pane='0'] .step[data-step='1']")  # next
+    assert page.locator("#response-B").is_visible() and not page.locator("#response-A").is_visible()
     submit = page.locator(".rank-actions button.primary").bounding_box()
     assert submit["y"] + submit["height"] <= PHONE["height"]  # the bottom sheet stays on screen
     page.click(".sheet-toggle")  # raise the sheet and rank by tapping

@@ -97,7 +97,7 @@ def test_the_ranking_screen_works_in_place_with_htmx(study, annotator):
     assert page.status_code == 200
     lease = Assignment.objects.get(annotator=annotator)
     text = page.content.decode()
-    assert text.count('class="card response-card"') == 5 and "0 of 2 done" in text
+    assert text.count('<article class="response"') == 5 and "0 of 2 done" in text
     base = f"/annotate/{study.slug}/{lease.public_id}"
     refused = client.post(f"{base}/submit/", {"rank-overall": "[]"}, **HTMX)
     assert refused.status_code == 200 and refused["HX-Retarget"] == "#rank-message"
@@ -135,8 +135,10 @@ def test_skip_and_flag_from_the_screen(study, annotator):
     flagged = client.post(f"/annotate/{study.slug}/{first.public_id}/flag/", {"flag_reason": "offensive"}, **HTMX)
     assert flagged.status_code == 200 and 'id="work"' in flagged.content.decode()
     second = Assignment.objects.get(annotator=annotator, status="active")
-    done = client.post(f"/annotate/{study.slug}/{second.public_id}/skip/", **HTMX)
-    assert done["HX-Redirect"] == f"/annotate/{study.slug}/done/"
+    skipped = client.post(f"/annotate/{study.slug}/{second.public_id}/skip/", **HTMX)
+    # Nothing new is left, so the skipped item comes straight back, and the screen says why.
+    assert "comes back after the others" in skipped.content.decode()
+    assert Assignment.objects.get(annotator=annotator, status="active").pk == second.pk
     first.refresh_from_db()
     assert (first.status, first.flag_reason) == ("flagged", "offensive")
 
@@ -274,5 +276,5 @@ def test_the_demo_annotator_lands_on_a_working_queue():
     home = client.get("/").content.decode()
     assert "Your annotation work" in home and "Empathy in long support posts (demo)" in home
     page = client.get("/annotate/empathy-demo/work/").content.decode()
-    assert page.count('class="card response-card"') == 5 and "0 of 30 done" in page
+    assert page.count('<article class="response"') == 5 and "0 of 30 done" in page
     assert "Comforting" in page and 'data-ties="yes"' in page

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from annotations.annotating import services as assigning
 from annotations.models import Assignment, Item, Ranking, Response, Study, System
-from annotations.annotating.selectors import study_progress
+from annotations.annotating.selectors import has_work, study_progress
 from tests.factories import annotators, full_ranking, open_study
 
 pytestmark = pytest.mark.django_db
@@ -70,10 +70,10 @@ def test_an_annotator_never_gets_an_item_twice(researcher):
     assigning.submit_ranking(a, full_ranking(a))
     b = assigning.next_assignment(study, user)
     assert b.item_id != a.item_id
-    assigning.skip_assignment(b)
-    # submitted one item and skipped the other: nothing is left for them, though quota remains
+    assigning.flag_assignment(b, "broken")
+    # submitted one item and flagged the other: nothing is left for them, though quota remains
     assert assigning.next_assignment(study, user) is None
-    assert assigning.has_work(study, user) is False
+    assert has_work(study, user) is False
 
 
 def test_resume_returns_the_same_assignment_in_the_same_order(researcher):
@@ -234,15 +234,17 @@ def test_a_stored_ranking_holds_systems_in_tie_groups_the_display_order_label_an
     assert (a.status, a.seconds, a.rationale) == (Assignment.Status.SUBMITTED, pytest.approx(42), "B was kind")
 
 
-def test_skip_returns_the_item_to_others_but_not_to_the_one_who_skipped(researcher):
+def test_skip_returns_the_item_to_others_and_to_the_skipper_only_when_its_quota_allows(researcher):
     study = open_study(researcher, items=1, annotations_per_item=1)
     skipper, other = annotators(study, 2)
     a = assigning.next_assignment(study, skipper)
     assert assigning.next_assignment(study, other) is None
     assigning.skip_assignment(a)
     assigning.skip_assignment(a)  # repeated: no error, no change
-    assert assigning.next_assignment(study, other).item_id == a.item_id
-    assert assigning.next_assignment(study, skipper) is None
+    taken = assigning.next_assignment(study, other)
+    assert taken.item_id == a.item_id
+    assert assigning.next_assignment(study, skipper) is None  # the other annotator holds its one place
+    assert has_work(study, skipper) is False
     with pytest.raises(assigning.AssignmentRefused):
         assigning.submit_ranking(a, full_ranking(a))
 

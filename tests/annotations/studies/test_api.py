@@ -86,6 +86,9 @@ def test_create_and_update_a_study_over_the_api(api):
     duplicate = api.post("/api/studies/", {"slug": "coe", "title": "Again"}, format="json")
     assert duplicate.status_code == 400
     assert "already exists" in duplicate.json()["slug"]
+    for page in ("new", "design"):  # /studies/new/ and /studies/design/ are pages of the site
+        reserved = api.post("/api/studies/", {"slug": page, "title": "Hidden"}, format="json")
+        assert reserved.status_code == 400 and "names a page of the site" in reserved.json()["slug"]
     patched = api.patch("/api/studies/coe/", {"responses_per_screen": 1}, format="json")
     assert patched.status_code == 400
     opened = api.patch("/api/studies/coe/", {"status": "open"}, format="json")
