@@ -37,13 +37,23 @@ Krippendorff's alpha, top-1 agreement, annotator quality), `bias` (position bias
 
 Planning, watching and stopping a study (design.md), same rules (pure, seeded, JSON-ready):
 `simulate` (the generative model: `simulate_study`, `worths_for_win1`, `expected_win1`,
-`system_names`), `screens` (`balanced_screens`, `screen_balance`), `design` (`design_grid`,
+`system_names`), `screens` (`balanced_screens`, `screen_balance`), `adaptive` (adaptive
+allocation: `AdaptiveState`, `choose_screen`, `record`, `screen_probabilities`, `ipw_win1`,
+`simulate_adaptive`), `design` (`design_grid`,
 `simulate_verdicts`, `fast_verdict`), `sequential` (`confidence_sequence`, `rejects`,
 `forecast`, `pair_differences`), `robustness` (the function `robustness`, which
 shadows its module as `leaderboard` does) and `ties` (`plackett_luce_ties`: Plackett-Luce with
 a tie parameter per tie order, Turner et al. 2020; its generator is `simulate_pl_ties`).
 """
 
+from .adaptive import (
+    AdaptiveState,
+    choose_screen,
+    ipw_win1,
+    record,
+    screen_probabilities,
+    simulate_adaptive,
+)
 from .agreement import (
     annotator_quality,
     kendalls_w,
@@ -81,6 +91,7 @@ from .tables import UNITS, Annotation, combine_per_item
 from .ties import plackett_luce_ties
 
 __all__ = [
+    "AdaptiveState",
     "BT_PRIOR",
     "ELO_MEAN",
     "ELO_SCALE",
@@ -92,6 +103,7 @@ __all__ = [
     "bootstrap_counts",
     "bootstrap_statistics",
     "bradley_terry",
+    "choose_screen",
     "combine_per_item",
     "confidence_sequence",
     "design_grid",
@@ -99,6 +111,7 @@ __all__ = [
     "fast_verdict",
     "forecast",
     "holm",
+    "ipw_win1",
     "kendalls_w",
     "krippendorff_alpha_ordinal",
     "leaderboard",
@@ -110,11 +123,14 @@ __all__ = [
     "plackett_luce_ties",
     "position_bias",
     "ranking_alpha",
+    "record",
     "rejects",
     "robustness",
     "screen_balance",
+    "screen_probabilities",
     "sign_test",
     "significance_groups",
+    "simulate_adaptive",
     "simulate_pl_ties",
     "simulate_study",
     "simulate_verdicts",
