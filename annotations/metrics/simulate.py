@@ -54,7 +54,10 @@ def _place_probabilities(v: np.ndarray) -> np.ndarray:
     for j in range(k):
         states = np.flatnonzero(size == j)
         # From each state with j placed, system i (not yet placed) takes place j + 1.
-        step = prob[states, None] * (1 - members[states]) * e[None, :] / rest[states, None]
+        # Worths so far apart that the rest underflows to 0 give NaN, which the callers refuse
+        # ("an effect the model cannot give"), not a warning.
+        with np.errstate(invalid="ignore", divide="ignore"):
+            step = prob[states, None] * (1 - members[states]) * e[None, :] / rest[states, None]
         place[:, j] = step.sum(0)
         if j + 1 < k:
             nxt = states[:, None] | (1 << np.arange(k))[None, :]
