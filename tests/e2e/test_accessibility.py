@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from annotations.models import Item, Study
+from django.utils import timezone
+
+from annotations.models import FileJob, Item, Study
 from annotations.results import services as results
 from tests.e2e.test_ranking_browser import (  # noqa: F401 - fixtures, shared with the ranking tests
     DESKTOP, PHONE, _orm_beside_playwright, browser, playwright_api, site,
@@ -89,6 +91,19 @@ def test_the_researchers_pages(browser, site, settings):
     audit.visit("/studies/empathy-demo/progress/", "progress")
     audit.visit("/studies/empathy-demo/leaderboard/", "leaderboard", ready="table.leaderboard")
     audit.visit(f"/public/leaderboard/{token}/", "public leaderboard (researcher)", ready="table.leaderboard")
+    audit.visit("/studies/design/", "study designer (form)")
+    audit.page.click("main form button[type=submit]")
+    audit.page.wait_for_selector("main svg")
+    audit.check("study designer (grid)")
+    refused = FileJob.objects.create(
+        study=study, kind=FileJob.Kind.OUTPUTS_UPLOAD, status=FileJob.Status.FAILED, filename="big.jsonl",
+        size=9 << 20, finished_at=timezone.now(), result={
+            "detail": "The upload was refused: 1 problem found.", "truncated": False, "http_status": 400,
+            "errors": [{"line": 3, "column": None, "field": "prompt", "message": "is empty", "text": "line 3: is empty"}]})
+    audit.visit(f"/studies/empathy-demo/uploads/{refused.pk}/", "upload job (refused)")
+    running = FileJob.objects.create(study=study, kind=FileJob.Kind.RANKINGS_IMPORT, status=FileJob.Status.RUNNING,
+                                     filename="rankings.jsonl", size=9 << 20, started_at=timezone.now())
+    audit.visit(f"/studies/empathy-demo/rankings/jobs/{running.pk}/", "rankings import job (running)")
     audit.visit("/studies/empathy-demo/generate/", "generation")
     # A job (it fails at once without a server: the page shows the error and the resume button)
     audit.page.goto(f"{site}/studies/empathy-demo/generate/")
