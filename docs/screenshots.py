@@ -43,6 +43,10 @@ def main():
                         clip={"x": 0, "y": 0, "width": 1280, "height": box["y"] + box["height"] + 16})
         page.goto(f"{BASE}/studies/empathy-demo/items/post-26/")
         page.screenshot(path=OUT / "item-page.png", full_page=False)
+        page.goto(f"{BASE}/studies/design/")
+        page.click("main form button[type=submit]")
+        page.wait_for_selector("main svg")
+        page.screenshot(path=OUT / "designer.png", full_page=True)
         ranking_screens(browser)
         browser.close()
 
