@@ -391,8 +391,9 @@ class Assignment(models.Model):
     annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
                                   related_name="assignments", db_index=False)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
-    # The handles in the order the screen shows them (a fresh random permutation per assignment),
-    # and handle -> response id. (A ranking's display_order is the same order as system ids.)
+    # The handles (fresh random tokens per assignment) in the order the screen shows them, and
+    # handle -> response id. The order and the subset follow the study's balanced screen design
+    # (annotating.services). A ranking's display_order is the same order as system ids.
     shown_handles = models.JSONField(default=list)
     handles = models.JSONField(default=dict)
     leased_at = models.DateTimeField()

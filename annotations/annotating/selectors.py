@@ -1,17 +1,24 @@
-"""Reads of the annotators' area: which item an annotator may get next, their studies and progress,
-and a study's progress for its researchers. Nothing here writes (the leasing services lock what
-they read through candidate_item); a lease past its expiry is reported as expired, not changed.
+"""Reads of the annotators' area: which item an annotator may get next and which systems its screen
+shows, their studies and progress, and a study's progress for its researchers. Nothing here writes
+(the leasing services lock what they read through candidate_item); a lease past its expiry is
+reported as expired, not changed.
 """
+import hashlib
+import hmac
+import math
 import statistics
+import time
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Count, Q
+from django.db.models import Count, Max, Min, Q
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from annotations.models import Assignment, CrowdParticipant, Item, Membership, Ranking, Response, Study
+from annotations.metrics import balanced_screens, screen_balance
+from annotations.models import Assignment, CrowdParticipant, Item, Membership, Ranking, Response, Study, System
 from annotations.studies.selectors import question_answered
 
 
@@ -73,6 +80,85 @@ def candidate_item(study, user, now, *, exclude=(), lock=None):
 def live_count(item_id, now, exclude=None):
     """How many live assignments (submitted, or leased and unexpired) the item has."""
     return run_sql(_TAKEN, [item_id, _moment(now), -1 if exclude is None else exclude])[0][0]
+
+
+# --- Which systems a new screen shows (design.md §3) --------------------------------------------
+# A study's screens follow one fixed sequence, `balanced_screens` over its systems, seeded by a
+# secret of the site so that nobody can work out which system sits in which slot. Lease number
+# `taken` of an item (its live assignments so far) takes design screen
+# taken x (items' id span) + (item's place in that span): each round of the study (every item's
+# first ranking, then every item's second, ...) walks a stretch of consecutive design screens, and
+# so does the whole study, so both balances hold midway as well as at the end. Nothing is written
+# per lease: the design is cached in this process and in Django's cache.
+SCREEN_PLAN_SECONDS = 60  # systems and items added to an open study count within a minute
+SCREEN_DESIGN_PER_SYSTEM = 20  # design screens per system, at least: every pair meets several times
+SCREEN_DESIGN_MAX = 1200  # beyond this a design costs more than a second to compute; then it stays ~20 K
+_screen_plans = {}  # (study id, created_at, k) -> (good until, ScreenPlan)
+_screen_designs = {}  # cache key -> design
+
+
+@dataclass(frozen=True)
+class ScreenPlan:
+    systems: tuple  # the study's system ids, sorted
+    first_item: int  # the smallest item id of the study, and how many ids its items span
+    item_span: int
+    screens: tuple  # the design: tuples of system ids in slot order, each min(k, systems) long
+
+    def screen(self, item_id, taken):
+        """System ids in slot order for lease number `taken` of an item; None without a design."""
+        if not self.screens:
+            return None
+        return self.screens[(taken * self.item_span + item_id - self.first_item) % len(self.screens)]
+
+
+def design_length(n_systems, k):
+    """Screens in a study's design: a whole number of rounds in which every system can sit in every
+    slot, and every pair share screens, equally often, at least SCREEN_DESIGN_PER_SYSTEM per system."""
+    target = SCREEN_DESIGN_PER_SYSTEM * n_systems
+    if k >= n_systems:
+        return target  # a multiple of n_systems: a full rotation through the slots
+    pairs, per_screen = math.comb(n_systems, 2), math.comb(k, 2)
+    base = math.lcm(n_systems, pairs // math.gcd(pairs, per_screen))
+    length = base * math.ceil(target / base)
+    return length if length <= SCREEN_DESIGN_MAX else target
+
+
+def _design_seed(study):
+    digest = hmac.new(settings.SECRET_KEY.encode(), f"evalsite:screens:{study.pk}".encode(), hashlib.sha256)
+    return int.from_bytes(digest.digest()[:8], "big")
+
+
+def _design(study, systems, k):
+    seed = _design_seed(study)
+    length = design_length(len(systems), k)
+    key = "evalsite:screens:" + hashlib.sha256(repr((seed, systems, k, length)).encode()).hexdigest()[:32]
+    design = _screen_designs.get(key)
+    if design is None:
+        design = cache.get(key)
+        if design is None:
+            design = tuple(balanced_screens(systems, k, length, seed=seed))
+            cache.set(key, design, 7 * 24 * 3600)  # deterministic: the cache only saves computing it again
+        if len(_screen_designs) >= 256:
+            _screen_designs.clear()
+        _screen_designs[key] = design
+    return design
+
+
+def screen_plan(study):
+    """The study's screen design and where its items sit in it; cached for SCREEN_PLAN_SECONDS."""
+    key = (study.pk, study.created_at, study.responses_per_screen)
+    hit = _screen_plans.get(key)
+    if hit is not None and hit[0] > time.monotonic():
+        return hit[1]
+    systems = tuple(sorted(System.objects.filter(study_id=study.pk).values_list("pk", flat=True)))
+    span = Item.objects.filter(study_id=study.pk).aggregate(first=Min("pk"), last=Max("pk"))
+    first, last = span["first"] or 0, span["last"] or 0
+    screens = _design(study, systems, min(study.responses_per_screen, len(systems))) if systems else ()
+    plan = ScreenPlan(systems=systems, first_item=first, item_span=last - first + 1, screens=screens)
+    if len(_screen_plans) >= 1024:
+        _screen_plans.clear()
+    _screen_plans[key] = (time.monotonic() + SCREEN_PLAN_SECONDS, plan)
+    return plan
 
 
 def skipped_waiting(study, user, *, now=None):
@@ -303,6 +389,46 @@ def study_progress(study, *, now=None):
         annotators=sorted(rows.values(), key=lambda r: (-r.submitted, r.username)),
         unopened=unopened, reported_reading=reported_reading,
     )
+
+
+SCREEN_BALANCE_MAX = 50_000  # the most recent screens the progress page counts
+SCREEN_BALANCE_SECONDS = 60
+
+
+@dataclass
+class ScreenBalance:
+    """How evenly a study's screens (submitted and live assignments) spread systems over pairs and
+    slots: spans are screen_balance's {"min", "max", "ratio"}; `pairs` is None when every screen
+    shows every system (every pair always meets)."""
+    screens: int
+    systems: int
+    slots: dict
+    pairs: dict | None
+    capped: bool  # only the most recent SCREEN_BALANCE_MAX screens were counted
+
+
+def study_screen_balance(study, *, now=None):
+    """The progress page's screen balance, or None before the first screen; cached for a minute."""
+    key = f"evalsite:screen-balance:{study.pk}"
+    balance = cache.get(key)
+    if balance is not None:
+        return balance or None
+    now = now or timezone.now()
+    recent = Assignment.objects.filter(study=study).live(now).order_by("-pk")[:SCREEN_BALANCE_MAX]
+    shown = list(recent.values_list("shown_handles", "handles"))
+    balance = ""  # cached as such: no screen yet
+    if shown:
+        system_of = dict(Response.objects.filter(item__in=recent.values("item_id")).values_list("pk", "system_id"))
+        systems = sorted(System.objects.filter(study=study).values_list("pk", flat=True))
+        # A response deleted since (a replaced upload) leaves its slot out rather than failing the page.
+        screens = [[system_of[r] for r in (handles.get(h) for h in order) if r in system_of]
+                   for order, handles in shown]
+        spans = screen_balance(screens, systems)
+        balance = ScreenBalance(screens=len(screens), systems=len(systems), slots=spans["slot_counts"],
+                                pairs=spans["pair_counts"] if study.responses_per_screen < len(systems) else None,
+                                capped=len(screens) == SCREEN_BALANCE_MAX)
+    cache.set(key, balance, SCREEN_BALANCE_SECONDS)
+    return balance or None
 
 
 @dataclass

@@ -37,7 +37,7 @@ from annotations.models import (
 from annotations.models import _token as _invite_token
 from annotations.studies.selectors import question_answered
 
-from .selectors import candidate_item, live_count as _taken, row_locks, run_sql
+from .selectors import candidate_item, live_count as _taken, row_locks, run_sql, screen_plan
 
 MAX_RATIONALE_CHARS = 2000
 MAX_FLAG_REASON_CHARS = 2000
@@ -97,18 +97,33 @@ def _lock_membership(study, user):
     return rows[0][1]
 
 
-def draw_display(item, k):
-    """A random choice of k of the item's responses in a fresh random order, with opaque handles.
+def draw_display(item, k, screen=None):
+    """k of the item's responses in display order, with fresh opaque handles.
 
-    Returns (handles in display order, handle -> response id, response id -> text). An attention
-    check's planted response is always among those shown, or the check would say nothing.
+    `screen` is the study design's choice (system ids in slot order; see ScreenPlan): each system
+    it names keeps its slot, and a slot whose system has no response to this item is filled at
+    random from the item's other responses. Without a design the choice and the order are random.
+    An attention check's planted response is always among those shown, or the check would say
+    nothing: absent from the design's screen, it takes a slot left empty, or a random one.
+    Returns (handles in display order, handle -> response id, response id -> text).
     """
     responses = list(Response.objects.filter(item=item).order_by().values_list("pk", "system_id", "text"))
     must = item.attention_system_id
-    chosen = [r for r in responses if r[1] == must][:1]
-    rest = [r for r in responses if r[1] != must]
-    chosen += _rng.sample(rest, min(k, len(responses)) - len(chosen))
-    _rng.shuffle(chosen)
+    n = min(k, len(responses))
+    if screen is None:
+        chosen = [r for r in responses if r[1] == must][:1]
+        chosen += _rng.sample([r for r in responses if r[1] != must], n - len(chosen))
+        _rng.shuffle(chosen)
+    else:
+        by_system = {r[1]: r for r in responses}
+        chosen = [by_system.get(system) for system in screen]
+        if must in by_system and by_system[must] not in chosen:
+            empty = [i for i, r in enumerate(chosen) if r is None]
+            chosen[_rng.choice(empty or range(len(chosen)))] = by_system[must]
+        rest = [r for r in responses if r not in chosen]
+        _rng.shuffle(rest)
+        chosen = [r if r is not None else rest.pop() if rest else None for r in chosen]
+        chosen = [r for r in chosen if r is not None][:n]
     handles = {}
     while len(handles) < len(chosen):  # a repeated 72-bit token is near impossible; never reuse one
         handles[secrets.token_urlsafe(9)] = None
@@ -173,9 +188,12 @@ def _lease(study, user, now, full):
         if item is None:
             return _lease_skipped(study, user, now, lease, full)
     # Counted again under the lock: the candidate query may have read a stale count.
-    if _taken(item.pk, now) >= study.annotations_per_item:
+    taken = _taken(item.pk, now)
+    if taken >= study.annotations_per_item:
         raise _StaleCandidate(item.pk)
-    order, handles, texts = draw_display(item, study.responses_per_screen)
+    # The item's lock makes `taken` this lease's own number: its design screen (see ScreenPlan).
+    order, handles, texts = draw_display(item, study.responses_per_screen,
+                                         screen_plan(study).screen(item.pk, taken))
     assignment = Assignment.objects.create(
         study=study, item=item, annotator=user, shown_handles=order, handles=handles,
         leased_at=now, expires_at=now + lease, first_shown_at=now,

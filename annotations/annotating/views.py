@@ -29,7 +29,7 @@ from . import services
 from .forms import AnnotationSettingsForm, AttentionCheckForm, SignUpForm
 from .selectors import (
     annotator_progress, annotator_study, crowd_participants, has_active_assignment, has_work,
-    skipped_waiting, study_criteria, study_progress,
+    skipped_waiting, study_criteria, study_progress, study_screen_balance,
 )
 
 LOGIN_BACKEND = "django.contrib.auth.backends.ModelBackend"
@@ -277,7 +277,7 @@ def progress(request, slug):
     invite = request.build_absolute_uri(reverse("join", args=[study.invite_token]))
     crowd_query = CROWD_QUERY.get(study.crowd_platform)
     return render(request, "annotating/study_progress.html", {
-        "study": study, "progress": study_progress(study),
+        "study": study, "progress": study_progress(study), "screen_balance": study_screen_balance(study),
         "invite_link": invite, "crowd_link": invite + crowd_query if crowd_query else "",
         "settings_form": AnnotationSettingsForm(instance=study),
         "crowd": crowd_participants(study),
