@@ -10,17 +10,17 @@ import os
 import re
 
 import pytest
-import redis as redis_lib
 
 from annotations.models import Response
 from annotations.studies.selectors import systems_with_responses
-from evalsite.celery import app
 from generation import services
 from generation.selectors import job_stats
 from generation.strategies import STRATEGIES
 from tests.factories import ItemFactory, StudyFactory
 
-from .test_worker_e2e import Worker, forget_connections, wait_for
+from tests.celery_broker import publishing_to
+
+from .test_worker_e2e import Worker, wait_for
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -48,16 +48,8 @@ TAG = re.compile(r"</?\s*(think|answer)\s*>", re.IGNORECASE)
 def real_broker():
     """A Redis database of its own (not the stand-in tests' one), so that workers of other test
     runs on the same Redis never take these tasks."""
-    url = os.environ.get("REAL_TEST_REDIS_URL", "redis://127.0.0.1:6379/12")
-    redis_lib.Redis.from_url(url).flushdb()
-    saved = {key: app.conf[key] for key in ("task_always_eager", "broker_url")}
-    app.conf.task_always_eager = False
-    app.conf.broker_url = url
-    forget_connections()
-    yield url
-    app.conf.update(saved)
-    forget_connections()
-    redis_lib.Redis.from_url(url).flushdb()
+    with publishing_to(os.environ.get("REAL_TEST_REDIS_URL", "redis://127.0.0.1:6379/12")) as url:
+        yield url
 
 
 def test_every_strategy_runs_on_smollm2_behind_transformers_serve(

@@ -10,15 +10,13 @@ import time
 from pathlib import Path
 
 import pytest
-import redis as redis_lib
-from kombu import pools
 from django.conf import settings
 from django.db.models import Count
 
 from annotations.models import Response
-from evalsite.celery import app
 from generation import services
 from generation.selectors import job_progress
+from tests.celery_broker import publishing_to
 from tests.factories import ItemFactory, StudyFactory
 
 from .standin import StandIn
@@ -32,23 +30,8 @@ CELERY = str(Path(sys.executable).with_name("celery"))
 @pytest.fixture
 def broker(redis_url):
     """Point this process's Celery app at Redis, so start_job enqueues for the worker."""
-    redis_lib.Redis.from_url(redis_url).flushdb()
-    saved = {key: app.conf[key] for key in ("task_always_eager", "broker_url")}
-    app.conf.task_always_eager = False
-    app.conf.broker_url = redis_url
-    forget_connections()
-    yield redis_url
-    app.conf.update(saved)
-    forget_connections()
-    redis_lib.Redis.from_url(redis_url).flushdb()
-
-
-def forget_connections():
-    # The app caches its connection and producer pools; drop them so the next publish uses the
-    # broker_url set now.
-    pools.reset()
-    app._pool = None
-    app.amqp._producer_pool = None
+    with publishing_to(redis_url) as url:
+        yield url
 
 
 class Worker:

@@ -10,14 +10,12 @@ import time
 from pathlib import Path
 
 import pytest
-import redis as redis_lib
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db.models import Count
-from kombu import pools
 
 from annotations.models import FileJob, Response
-from evalsite.celery import app
+from tests.celery_broker import publishing_to
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -31,21 +29,8 @@ ROWS = 60_000
 @pytest.fixture
 def broker():
     """This process's Celery app publishes to Redis, for the worker subprocess."""
-    redis_lib.Redis.from_url(REDIS_URL).flushdb()
-    saved = {key: app.conf[key] for key in ("task_always_eager", "broker_url")}
-    app.conf.task_always_eager = False
-    app.conf.broker_url = REDIS_URL
-    _forget_connections()
-    yield REDIS_URL
-    app.conf.update(saved)
-    _forget_connections()
-    redis_lib.Redis.from_url(REDIS_URL).flushdb()
-
-
-def _forget_connections():
-    pools.reset()
-    app._pool = None
-    app.amqp._producer_pool = None
+    with publishing_to(REDIS_URL) as url:
+        yield url
 
 
 class Worker:

@@ -15,11 +15,11 @@ import pytest
 import redis as redis_lib
 from django.test import Client
 from django.urls import reverse
-from kombu import pools
 
 from annotations.annotating import services as assigning
 from annotations.models import Assignment, LeaderboardSnapshot, Ranking
 from evalsite.celery import app
+from tests.celery_broker import forget_connections
 from generation import services as generation
 from generation.models import GenerationJob
 from tests.factories import annotators, full_ranking, open_study
@@ -75,14 +75,6 @@ def own_redis(tmp_path):
     server.start()
     yield server
     server.stop()
-
-
-def forget_connections():
-    # The Celery app caches its connection and producer pools; drop them so that the next publish
-    # uses the broker set now.
-    pools.reset()
-    app._pool = None
-    app.amqp._producer_pool = None
 
 
 @pytest.fixture
